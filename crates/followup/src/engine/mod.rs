@@ -1,0 +1,405 @@
+//! The scheduler: worker threads, their queues, sleeping, and the pool's lifecycle.
+//!
+//! This layer runs [`JobRef`]s and knows nothing about results, callbacks or Python names.
+//! Everything above talks to it through a narrow API: [`Engine::admit`] (count a unit of work
+//! in, or refuse it), [`Engine::schedule`] (queue an admitted job), [`Engine::finish_one`]
+//! (count it out), [`Engine::wait_helping`] (block without starving the pool), and the
+//! lifecycle calls `close`, `terminate`, `join`.
+//!
+//! # The outstanding counter (quiescence)
+//! `outstanding` counts admitted jobs not yet finished, including continuations waiting for
+//! their parent. It rises in `admit` before the job can be seen anywhere, and falls in
+//! `finish_one` after the job (and everything it issued, which was admitted first) is done.
+//! Work issued from inside the pool is admitted while its issuer is still counted, so the
+//! counter cannot touch zero while a follow-up can still appear: that is why `close()` +
+//! `join()` waits for the whole follow-up tree. External admission increments *then* checks
+//! `closed` (both SeqCst) and backs out if closed; `close()` stores `closed` (SeqCst) *then*
+//! reads the counter. Whatever the interleaving, either the submitter sees `closed`, or the
+//! closer (and every later `join`) sees the submitter's increment.
+
+mod job;
+mod sleep;
+mod worker;
+
+pub(crate) use job::{Job, JobRef};
+
+use crate::error::{Error, Result};
+use crate::sync::{lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
+use crossbeam_utils::sync::Parker;
+use crossbeam_utils::CachePadded;
+use sleep::Sleep;
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use worker::{run_worker, with_worker_of, WorkerLocal};
+
+/// A per-worker start hook: gets the worker index, runs once before the first job.
+pub(crate) type Initializer = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// How to start the engine's threads.
+pub(crate) struct EngineConfig {
+    pub(crate) workers: usize,
+    pub(crate) thread_name_prefix: String,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) initializer: Option<Initializer>,
+}
+
+/// The shared heart of a pool.
+pub(crate) struct Engine {
+    injector: Injector<JobRef>,
+    stealers: Box<[Stealer<JobRef>]>,
+    sleep: Sleep,
+    outstanding: CachePadded<AtomicUsize>,
+    closed: AtomicBool,
+    terminated: AtomicBool,
+    /// Waiters for quiescence (`join`) sleep here; signalled when `outstanding` reaches zero
+    /// on a closed pool.
+    quiet: Mutex<()>,
+    quiet_cv: Condvar,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    workers: usize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("workers", &self.workers)
+            .field("outstanding", &self.outstanding.load(Ordering::Relaxed))
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .field("terminated", &self.terminated.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Starts the worker threads; returns once every initializer has run.
+    pub(crate) fn start(config: EngineConfig) -> Result<Arc<Engine>> {
+        let n = config.workers;
+        let deques: Vec<Deque<JobRef>> = (0..n).map(|_| Deque::new_lifo()).collect();
+        let parkers: Vec<Parker> = (0..n).map(|_| Parker::new()).collect();
+        let engine = Arc::new(Engine {
+            injector: Injector::new(),
+            stealers: deques.iter().map(Deque::stealer).collect(),
+            sleep: Sleep::new(&parkers),
+            outstanding: CachePadded::new(AtomicUsize::new(0)),
+            closed: AtomicBool::new(false),
+            terminated: AtomicBool::new(false),
+            quiet: Mutex::new(()),
+            quiet_cv: Condvar::new(),
+            threads: Mutex::new(Vec::with_capacity(n)),
+            workers: n,
+        });
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::result::Result<(), Error>>();
+        let mut failure = None;
+        for (index, (deque, parker)) in deques.into_iter().zip(parkers).enumerate() {
+            let mut builder =
+                std::thread::Builder::new().name(format!("{}{}", config.thread_name_prefix, index));
+            if let Some(size) = config.stack_size {
+                builder = builder.stack_size(size);
+            }
+            let local = WorkerLocal::new(Arc::clone(&engine), index, deque);
+            let init = config.initializer.clone();
+            let ready = ready_tx.clone();
+            let spawned = builder.spawn(move || {
+                let outcome = match init {
+                    Some(init) => {
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(index)))
+                            .map_err(|p| Error::InitializerPanicked {
+                                worker: index,
+                                message: crate::error::panic_message(&*p),
+                            })
+                    }
+                    None => Ok(()),
+                };
+                let ok = outcome.is_ok();
+                let _ = ready.send(outcome);
+                if ok {
+                    run_worker(local, parker);
+                }
+            });
+            match spawned {
+                Ok(handle) => lock(&engine.threads).push(handle),
+                Err(e) => {
+                    failure = Some(Error::Spawn(e.to_string()));
+                    break;
+                }
+            }
+        }
+        drop(ready_tx);
+        let started = lock(&engine.threads).len();
+        for _ in 0..started {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failure = failure.or(Some(e)),
+                Err(_) => failure = failure.or(Some(Error::Spawn("a worker died at start".into()))),
+            }
+        }
+        if let Some(e) = failure {
+            engine.terminate();
+            let _ = engine.join_threads(None);
+            return Err(e);
+        }
+        Ok(engine)
+    }
+
+    /// Number of worker threads.
+    pub(crate) fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// True if the current thread is one of this engine's workers (so work it issues is a
+    /// follow-up from inside the pool).
+    pub(crate) fn on_own_worker(&self) -> bool {
+        with_worker_of(self, |w| w.is_some())
+    }
+
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.terminated.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Counts one unit of work in, or refuses it. `internal` is true for work issued from inside
+    /// the pool (a task, callback or continuation running on a worker), which `close` does not
+    /// shut out. See the module docs for why the order of operations matters.
+    pub(crate) fn admit(&self, internal: bool) -> Result<()> {
+        if self.terminated.load(Ordering::Acquire) {
+            return Err(Error::Terminated);
+        }
+        self.outstanding.fetch_add(1, Ordering::SeqCst);
+        if !internal && self.closed.load(Ordering::SeqCst) {
+            self.finish_one();
+            return Err(if self.is_terminated() {
+                Error::Terminated
+            } else {
+                Error::Closed
+            });
+        }
+        Ok(())
+    }
+
+    /// Queues an admitted job: on the local deque when called on one of our workers, on the
+    /// shared injector otherwise. After `terminate` the job is given up at once instead.
+    pub(crate) fn schedule(&self, job: JobRef) {
+        if self.is_terminated() {
+            self.abandon_now(job);
+            return;
+        }
+        let pushed_locally = with_worker_of(self, |w| match w {
+            Some(w) => {
+                w.push(job.clone());
+                true
+            }
+            None => false,
+        });
+        if pushed_locally {
+            // The worker checks `terminated` before running anything it pops.
+            return;
+        }
+        self.injector.push(job);
+        self.sleep.notify_one();
+        // `terminate` sets the flag, then drains; we pushed, then look: one of us sees the other.
+        if self.terminated.load(Ordering::SeqCst) {
+            self.drain_injector();
+        }
+    }
+
+    /// Counts one unit of work out; wakes `join` and idle workers when a closed pool goes quiet.
+    pub(crate) fn finish_one(&self) {
+        let before = self.outstanding.fetch_sub(1, Ordering::SeqCst);
+        debug_assert!(before > 0, "outstanding counter underflow");
+        if before == 1 && self.closed.load(Ordering::SeqCst) {
+            self.wake_for_shutdown();
+        }
+    }
+
+    fn wake_for_shutdown(&self) {
+        self.sleep.notify_all();
+        let _guard = lock(&self.quiet);
+        self.quiet_cv.notify_all();
+    }
+
+    fn should_exit(&self) -> bool {
+        self.is_terminated()
+            || (self.closed.load(Ordering::SeqCst) && self.outstanding.load(Ordering::SeqCst) == 0)
+    }
+
+    /// Stops accepting work from outside the pool. Idempotent.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        if self.outstanding.load(Ordering::SeqCst) == 0 {
+            self.wake_for_shutdown();
+        }
+    }
+
+    /// Closes the pool and gives up every job that has not started; running jobs finish.
+    pub(crate) fn terminate(&self) {
+        self.terminated.store(true, Ordering::SeqCst);
+        self.closed.store(true, Ordering::SeqCst);
+        self.drain_injector();
+        for stealer in self.stealers.iter() {
+            loop {
+                match stealer.steal() {
+                    Steal::Success(job) => self.abandon_now(job),
+                    Steal::Empty => break,
+                    Steal::Retry => continue,
+                }
+            }
+        }
+        self.wake_for_shutdown();
+    }
+
+    fn drain_injector(&self) {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(job) => self.abandon_now(job),
+                Steal::Empty => break,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// Abandons a job on this thread and counts it out. Abandoning can schedule continuations,
+    /// which are abandoned in turn: a thread-local trampoline keeps that iterative, so a chain
+    /// of a million continuations cannot overflow the stack.
+    fn abandon_now(&self, job: JobRef) {
+        thread_local! {
+            static PENDING: RefCell<Option<Vec<JobRef>>> = const { RefCell::new(None) };
+        }
+        let nested = PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            match p.as_mut() {
+                Some(queue) => {
+                    queue.push(job.clone());
+                    true
+                }
+                None => {
+                    *p = Some(Vec::new());
+                    false
+                }
+            }
+        });
+        if nested {
+            return;
+        }
+        let mut next = Some(job);
+        while let Some(job) = next {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.abandon()));
+            self.finish_one();
+            next = PENDING.with(|p| p.borrow_mut().as_mut().and_then(Vec::pop));
+        }
+        PENDING.with(|p| *p.borrow_mut() = None);
+    }
+
+    /// Waits until `done()` holds or `deadline` passes; returns whether `done()` held.
+    ///
+    /// On one of this engine's workers it runs other queued jobs while it waits, so a task that
+    /// blocks on another task never starves a small pool. `park(timeout)` blocks the thread
+    /// until it is likely worth checking `done()` again (the caller wires it to its condvar).
+    pub(crate) fn wait_helping(
+        &self,
+        done: &dyn Fn() -> bool,
+        park: &dyn Fn(Option<Duration>),
+        deadline: Option<Instant>,
+    ) -> bool {
+        with_worker_of(self, |worker| {
+            let mut nap = Duration::from_micros(20);
+            loop {
+                if done() {
+                    return true;
+                }
+                if let Some(w) = worker {
+                    if let Some(job) = w.find_work() {
+                        w.execute(job);
+                        nap = Duration::from_micros(20);
+                        continue;
+                    }
+                }
+                let now = Instant::now();
+                let remaining = match deadline {
+                    Some(d) if d <= now => return done(),
+                    Some(d) => Some(d - now),
+                    None => None,
+                };
+                if worker.is_some() {
+                    // Nap briefly and look for work again: new work may appear that only we
+                    // can run (every other worker may be waiting too).
+                    let t = remaining.map_or(nap, |r| r.min(nap));
+                    park(Some(t));
+                    nap = (nap * 2).min(Duration::from_millis(1));
+                } else {
+                    park(remaining);
+                }
+            }
+        })
+    }
+
+    /// Waits for quiescence after `close`, then for every worker thread to exit.
+    pub(crate) fn join(&self, timeout: Option<Duration>) -> Result<()> {
+        if self.on_own_worker() {
+            return Err(Error::JoinFromWorker);
+        }
+        if !self.closed.load(Ordering::SeqCst) {
+            return Err(Error::StillRunning);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        {
+            let mut guard = lock(&self.quiet);
+            while !self.should_exit() {
+                match deadline {
+                    None => {
+                        guard = match self.quiet_cv.wait(guard) {
+                            Ok(g) => g,
+                            Err(p) => p.into_inner(),
+                        }
+                    }
+                    Some(d) => {
+                        let now = Instant::now();
+                        if now >= d {
+                            return Err(Error::Timeout);
+                        }
+                        guard = match self.quiet_cv.wait_timeout(guard, d - now) {
+                            Ok((g, _)) => g,
+                            Err(p) => p.into_inner().0,
+                        }
+                    }
+                }
+            }
+        }
+        self.sleep.notify_all();
+        self.join_threads(deadline)
+    }
+
+    fn join_threads(&self, deadline: Option<Instant>) -> Result<()> {
+        loop {
+            let handle = {
+                let mut threads = lock(&self.threads);
+                match deadline {
+                    Some(d) => {
+                        // Only join threads that have finished, so the timeout holds.
+                        let pos = threads.iter().position(|h| h.is_finished());
+                        match pos {
+                            Some(p) => threads.swap_remove(p),
+                            None if threads.is_empty() => return Ok(()),
+                            None if Instant::now() >= d => return Err(Error::Timeout),
+                            None => {
+                                drop(threads);
+                                std::thread::sleep(Duration::from_micros(200));
+                                continue;
+                            }
+                        }
+                    }
+                    None => match threads.pop() {
+                        Some(h) => h,
+                        None => return Ok(()),
+                    },
+                }
+            };
+            let _ = handle.join();
+        }
+    }
+}

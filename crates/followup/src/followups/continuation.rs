@@ -1,0 +1,179 @@
+//! Continuations on [`AsyncResult`]: follow-ups declared up front, whose results flow back.
+//!
+//! Each method consumes the handle and returns a new one for the follow-up's result. The
+//! follow-up is a task of its own, scheduled on the pool when its parent resolves (on the
+//! worker that resolved it, run next), never run inline on the registering thread, even if the
+//! parent has already finished. Errors flow through `map`/`and_then`/`when` untouched and are
+//! seen by `then`/`recover`; cancellation of a parent reaches its not-yet-started follow-ups
+//! as [`Error::Cancelled`], which `then`/`recover` still see, so cleanup can run.
+
+use super::timer;
+use crate::error::{Error, Result};
+use crate::sync::Arc;
+use crate::task::issue::chain;
+use crate::task::core::Promise;
+use crate::task::AsyncResult;
+use std::time::{Duration, Instant};
+
+/// What an [`AsyncResult::and_then`] step may return: a handle, or the `Result` of issuing one
+/// (so `pool.apply_async(..)` can be returned as is).
+pub trait IntoAsyncResult<U> {
+    /// Converts into a handle (an issuing error becomes a resolved handle).
+    fn into_async_result(self) -> Result<AsyncResult<U>>;
+}
+
+impl<U> IntoAsyncResult<U> for AsyncResult<U> {
+    fn into_async_result(self) -> Result<AsyncResult<U>> {
+        Ok(self)
+    }
+}
+
+impl<U> IntoAsyncResult<U> for Result<AsyncResult<U>> {
+    fn into_async_result(self) -> Result<AsyncResult<U>> {
+        self
+    }
+}
+
+impl<T: Send + 'static> AsyncResult<T> {
+    /// On success, runs `f` with the value as a follow-up task (Java's `thenApply`). An error
+    /// skips `f` and is passed on.
+    ///
+    /// ```
+    /// let pool = followup::ThreadPool::with_workers(2).unwrap();
+    /// let h = pool.apply_async(|| 20).unwrap().map(|v| v + 1).map(|v| v * 2);
+    /// assert_eq!(h.get(), Ok(42));
+    /// ```
+    pub fn map<U, F>(self, f: F) -> AsyncResult<U>
+    where
+        U: Send + 'static,
+        F: FnOnce(T) -> U + Send + 'static,
+    {
+        chain(self, move |r| r.map(f))
+    }
+
+    /// Runs `f` with the outcome, success or error, as a follow-up task (Java's `handle`).
+    ///
+    /// ```
+    /// let pool = followup::ThreadPool::with_workers(2).unwrap();
+    /// let h = pool.apply_async(|| -> u8 { panic!("boom") }).unwrap();
+    /// let said = h.then(|r| match r { Ok(_) => "fine".to_string(), Err(e) => e.to_string() });
+    /// assert_eq!(said.get().unwrap(), "the task panicked: boom");
+    /// ```
+    pub fn then<U, F>(self, f: F) -> AsyncResult<U>
+    where
+        U: Send + 'static,
+        F: FnOnce(Result<T>) -> U + Send + 'static,
+    {
+        chain(self, move |r| Ok(f(r)))
+    }
+
+    /// On error, runs `f` with the error to produce a replacement value (Java's
+    /// `exceptionally`). A success is passed on untouched.
+    ///
+    /// ```
+    /// let pool = followup::ThreadPool::with_workers(2).unwrap();
+    /// let h = pool.apply_async(|| -> i32 { panic!("no") }).unwrap().recover(|_e| -1);
+    /// assert_eq!(h.get(), Ok(-1));
+    /// ```
+    pub fn recover<F>(self, f: F) -> AsyncResult<T>
+    where
+        F: FnOnce(Error) -> T + Send + 'static,
+    {
+        chain(self, move |r| r.or_else(|e| Ok(f(e))))
+    }
+
+    /// On success, runs `f`, which issues more work and returns its handle; the result is
+    /// that work's result, flattened (Java's `thenCompose`).
+    ///
+    /// ```
+    /// let pool = followup::ThreadPool::with_workers(2).unwrap();
+    /// let p = pool.clone();
+    /// let h = pool.apply_async(|| 3).unwrap().and_then(move |v| p.apply_async(move || v * 10));
+    /// assert_eq!(h.get(), Ok(30));
+    /// ```
+    pub fn and_then<U, R, F>(self, f: F) -> AsyncResult<U>
+    where
+        U: Send + 'static,
+        R: IntoAsyncResult<U>,
+        F: FnOnce(T) -> R + Send + 'static,
+    {
+        let engine = Arc::clone(&self.engine);
+        let promise: Arc<Promise<U>> = Arc::new(Promise::new(self.inner.tracker()));
+        let fulfil = Arc::clone(&promise);
+        let step = chain(self, move |r: Result<T>| {
+            match r.and_then(|v| f(v).into_async_result()) {
+                Ok(inner) => {
+                    let forward = Arc::clone(&fulfil);
+                    inner.inner.cell().set_next(Box::new(move |outcome| {
+                        forward.fulfil(outcome);
+                    }));
+                }
+                Err(e) => {
+                    fulfil.fulfil(Err(e));
+                }
+            }
+            Ok(())
+        });
+        // If the step itself was refused (pool closed from outside) or cancelled, say so.
+        let on_step = Arc::clone(&promise);
+        step.inner.cell().set_next(Box::new(move |r: Result<()>| {
+            if let Err(e) = r {
+                on_step.fulfil(Err(e));
+            }
+        }));
+        AsyncResult::new(promise, engine)
+    }
+
+    /// The tutorial's conditional follow-up in one call: on success, if `test` passes, runs
+    /// `f` with the value as a follow-up task and yields `Some` of its result; otherwise
+    /// `None`.
+    ///
+    /// ```
+    /// let pool = followup::ThreadPool::with_workers(2).unwrap();
+    /// let big = pool.apply_async(|| 0.9).unwrap().when(|v| *v > 0.5, |v| v * 2.0);
+    /// let small = pool.apply_async(|| 0.1).unwrap().when(|v| *v > 0.5, |v| v * 2.0);
+    /// assert_eq!(big.get(), Ok(Some(1.8)));
+    /// assert_eq!(small.get(), Ok(None));
+    /// ```
+    pub fn when<U, P, F>(self, test: P, f: F) -> AsyncResult<Option<U>>
+    where
+        U: Send + 'static,
+        P: FnOnce(&T) -> bool + Send + 'static,
+        F: FnOnce(T) -> U + Send + 'static,
+    {
+        chain(self, move |r| {
+            r.map(|v| if test(&v) { Some(f(v)) } else { None })
+        })
+    }
+
+    /// A deadline on the work itself (not on waiting for it): if it has not finished within
+    /// `limit`, the returned handle resolves to [`Error::DeadlineExceeded`] and the work is
+    /// cancelled if it has not started, or asked to stop ([`crate::is_cancelled`]) if it has.
+    /// To give up *waiting* instead, use [`get_timeout`](Self::get_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = followup::ThreadPool::with_workers(1).unwrap();
+    /// let slow = pool.apply_async(|| {
+    ///     while !followup::is_cancelled() { std::thread::sleep(Duration::from_millis(1)); }
+    ///     "stopped"
+    /// }).unwrap();
+    /// let h = slow.timeout(Duration::from_millis(20));
+    /// assert_eq!(h.get(), Err(followup::Error::DeadlineExceeded));
+    /// ```
+    pub fn timeout(self, limit: Duration) -> AsyncResult<T> {
+        let engine = Arc::clone(&self.engine);
+        let promise: Arc<Promise<T>> = Arc::new(Promise::new(self.inner.tracker()));
+        let (on_time, late) = (Arc::clone(&promise), Arc::clone(&promise));
+        let source = self.canceller();
+        self.inner.cell().set_next(Box::new(move |outcome| {
+            on_time.fulfil(outcome);
+        }));
+        timer::at(Instant::now() + limit, move || {
+            if late.fulfil(Err(Error::DeadlineExceeded)) {
+                source.cancel();
+            }
+        });
+        AsyncResult::new(promise, engine)
+    }
+}

@@ -1,0 +1,308 @@
+//! `map` and `map_async`: a function over a finite input, in chunks, results in input order.
+
+use super::ThreadPool;
+use crate::error::{panic_message, Error, Result};
+use crate::sync::lock;
+use crate::task::context::current_tracker;
+use crate::task::issue::issue_admitted;
+use crate::task::core::Promise;
+use crate::task::{AsyncResult, Callbacks};
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+type OnItem<T> = Arc<dyn Fn(usize, &Result<T>) + Send + Sync>;
+
+/// Options for [`ThreadPool::map_with`] and [`ThreadPool::map_async_with`]: chunk size, the
+/// whole-result callbacks (Python's `callback`/`error_callback`) and a per-item callback.
+///
+/// ```
+/// use followup::{MapOptions, ThreadPool};
+/// use std::sync::{Arc, Mutex};
+///
+/// let pool = ThreadPool::with_workers(2).unwrap();
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = Arc::clone(&seen);
+/// let opts = MapOptions::new()
+///     .chunksize(2)
+///     .on_item(move |i, r: &followup::Result<u32>| s.lock().unwrap().push((i, *r.as_ref().unwrap())))
+///     .callback(|all: &Vec<u32>| assert_eq!(all.len(), 5));
+/// let squares = pool.map_async_with(|x: u32| x * x, 0..5, opts).unwrap().get().unwrap();
+/// assert_eq!(squares, vec![0, 1, 4, 9, 16]);
+/// assert_eq!(seen.lock().unwrap().len(), 5); // every item was reported as it completed
+/// ```
+pub struct MapOptions<T> {
+    chunksize: Option<usize>,
+    callbacks: Callbacks<Vec<T>>,
+    on_item: Option<OnItem<T>>,
+}
+
+impl<T> Default for MapOptions<T> {
+    fn default() -> Self {
+        MapOptions {
+            chunksize: None,
+            callbacks: Callbacks::new(),
+            on_item: None,
+        }
+    }
+}
+
+impl<T> fmt::Debug for MapOptions<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapOptions")
+            .field("chunksize", &self.chunksize)
+            .field("callbacks", &self.callbacks)
+            .field("on_item", &self.on_item.is_some())
+            .finish()
+    }
+}
+
+impl<T> MapOptions<T> {
+    /// Default options: Python's chunk-size heuristic, no callbacks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Items per task. Zero is an error. Default: `ceil(len / (4 × workers))`, as Python.
+    pub fn chunksize(mut self, n: usize) -> Self {
+        self.chunksize = Some(n);
+        self
+    }
+
+    /// Called once with the whole result vector, before the handle reports ready. Unlike
+    /// Python, it is also called (with an empty vector) for an empty input.
+    pub fn callback(mut self, f: impl FnOnce(&Vec<T>) + Send + 'static) -> Self {
+        self.callbacks = self.callbacks.on_success(f);
+        self
+    }
+
+    /// Called once with the error if any item failed.
+    pub fn error_callback(mut self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
+        self.callbacks = self.callbacks.on_error(f);
+        self
+    }
+
+    /// Called on the worker as each item completes, with its input index and outcome, so
+    /// follow-ups can start while the rest of the map is still running (Python has only the
+    /// whole-list callback). A panic here makes that item's result
+    /// [`Error::CallbackPanicked`].
+    pub fn on_item(mut self, f: impl Fn(usize, &Result<T>) + Send + Sync + 'static) -> Self {
+        self.on_item = Some(Arc::new(f));
+        self
+    }
+}
+
+/// Python's default: `ceil(len / (4 × workers))`.
+pub(crate) fn default_chunksize(len: usize, workers: usize) -> usize {
+    len.div_ceil(4 * workers.max(1)).max(1)
+}
+
+/// What the chunks of one `map_async` share.
+struct MapJob<A, T, F> {
+    f: F,
+    chunksize: usize,
+    len: usize,
+    /// One slot per chunk, filled as chunks finish.
+    slots: Mutex<Vec<Option<Vec<Result<T>>>>>,
+    remaining: AtomicUsize,
+    /// Lowest failing input index and its error (deterministic, unlike Python's first-arrived).
+    first_error: Mutex<Option<(usize, Error)>>,
+    callbacks: Mutex<Option<Callbacks<Vec<T>>>>,
+    on_item: Option<OnItem<T>>,
+    promise: Arc<Promise<Vec<T>>>,
+    _input: std::marker::PhantomData<fn(A)>,
+}
+
+impl<A, T, F> MapJob<A, T, F>
+where
+    T: Send + 'static,
+    F: Fn(A) -> T,
+{
+    fn note_error(&self, index: usize, error: &Error) {
+        let mut first = lock(&self.first_error);
+        if first.as_ref().is_none_or(|(i, _)| index < *i) {
+            *first = Some((index, error.clone()));
+        }
+    }
+
+    fn run_chunk(&self, chunk: usize, items: Vec<A>) {
+        let start = chunk * self.chunksize;
+        let mut results = Vec::with_capacity(items.len());
+        for (k, item) in items.into_iter().enumerate() {
+            let mut r =
+                catch_unwind(AssertUnwindSafe(|| (self.f)(item))).map_err(|p| Error::Panicked {
+                    message: panic_message(&*p),
+                });
+            if let Some(cb) = &self.on_item {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(start + k, &r))) {
+                    r = Err(Error::CallbackPanicked {
+                        message: panic_message(&*p),
+                    });
+                }
+            }
+            if let Err(e) = &r {
+                self.note_error(start + k, e);
+            }
+            results.push(r);
+        }
+        lock(&self.slots)[chunk] = Some(results);
+        self.chunk_done();
+    }
+
+    /// A chunk that never ran (terminated, cancelled group).
+    fn fail_chunk(&self, chunk: usize, error: &Error) {
+        self.note_error(chunk * self.chunksize, error);
+        self.chunk_done();
+    }
+
+    fn chunk_done(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.finish();
+        }
+    }
+
+    fn finish(&self) {
+        let outcome = match lock(&self.first_error).take() {
+            Some((_, e)) => Err(e),
+            None => {
+                let mut all = Vec::with_capacity(self.len);
+                for slot in lock(&self.slots).iter_mut() {
+                    all.extend(slot.take().into_iter().flatten().filter_map(Result::ok));
+                }
+                Ok(all)
+            }
+        };
+        let outcome = match lock(&self.callbacks).take() {
+            Some(cbs) => cbs.apply(outcome),
+            None => outcome,
+        };
+        self.promise.fulfil(outcome);
+    }
+}
+
+impl ThreadPool {
+    /// Applies `f` to every item and returns the results in input order (Python's `map`;
+    /// `starmap` is `map` over tuples). Not fail-fast: after every chunk finished, the error of
+    /// the lowest failing index is returned.
+    pub fn map<A, T, F, I>(&self, f: F, items: I) -> Result<Vec<T>>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+        F: Fn(A) -> T + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async_with(f, items, MapOptions::new())?.get()
+    }
+
+    /// [`map`](Self::map) with options (chunk size, callbacks).
+    pub fn map_with<A, T, F, I>(&self, f: F, items: I, options: MapOptions<T>) -> Result<Vec<T>>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+        F: Fn(A) -> T + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async_with(f, items, options)?.get()
+    }
+
+    /// Issues `f` over every item and returns one handle to the whole result vector
+    /// (Python's `map_async`). The input is collected first, on this thread.
+    pub fn map_async<A, T, F, I>(&self, f: F, items: I) -> Result<AsyncResult<Vec<T>>>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+        F: Fn(A) -> T + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async_with(f, items, MapOptions::new())
+    }
+
+    /// [`map_async`](Self::map_async) with options: chunk size, whole-result callback and
+    /// error callback, per-item callback.
+    pub fn map_async_with<A, T, F, I>(
+        &self,
+        f: F,
+        items: I,
+        options: MapOptions<T>,
+    ) -> Result<AsyncResult<Vec<T>>>
+    where
+        A: Send + 'static,
+        T: Send + 'static,
+        F: Fn(A) -> T + Send + Sync + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        if options.chunksize == Some(0) {
+            return Err(Error::InvalidArgument(
+                "chunksize must be at least 1, got 0".into(),
+            ));
+        }
+        let engine = self.engine();
+        let mut items: Vec<A> = catch_unwind(AssertUnwindSafe(|| items.into_iter().collect()))
+            .map_err(|p| Error::InputPanicked {
+                message: panic_message(&*p),
+            })?;
+        // One admission covers the whole call: while it is held the pool cannot go quiet, so
+        // the chunks below are admitted as follow-ups of it.
+        engine.admit(engine.on_own_worker())?;
+        let tracker = current_tracker();
+        let len = items.len();
+        let chunksize = options
+            .chunksize
+            .unwrap_or_else(|| default_chunksize(len, engine.workers()));
+        let chunks = len.div_ceil(chunksize);
+        let promise = Arc::new(Promise::new(tracker.clone()));
+        let job = Arc::new(MapJob {
+            f,
+            chunksize,
+            len,
+            slots: Mutex::new((0..chunks).map(|_| None).collect()),
+            remaining: AtomicUsize::new(chunks),
+            first_error: Mutex::new(None),
+            callbacks: Mutex::new(Some(options.callbacks)),
+            on_item: options.on_item,
+            promise: Arc::clone(&promise),
+            _input: std::marker::PhantomData,
+        });
+        if chunks == 0 {
+            job.finish();
+        }
+        // Chunks are cut from the back so each `split_off` moves only one chunk.
+        let mut pending = Vec::with_capacity(chunks);
+        for chunk in (0..chunks).rev() {
+            pending.push((chunk, items.split_off(chunk * chunksize)));
+        }
+        for (chunk, part) in pending.into_iter().rev() {
+            if let Err(e) = engine.admit(true) {
+                job.fail_chunk(chunk, &e);
+                continue;
+            }
+            let (run, fail) = (Arc::clone(&job), Arc::clone(&job));
+            let on_error = Callbacks::new().on_error(move |e: &Error| fail.fail_chunk(chunk, e));
+            issue_admitted(
+                engine,
+                move || {
+                    run.run_chunk(chunk, part);
+                    Ok(())
+                },
+                on_error,
+                tracker.clone(),
+            );
+        }
+        engine.finish_one();
+        Ok(AsyncResult::new(promise, Arc::clone(engine)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_chunksize;
+
+    #[test]
+    fn chunksize_follows_python() {
+        // The table in python-threadpool.md §1.2, 4 workers.
+        for (len, want) in [(1, 1), (10, 1), (16, 1), (17, 2), (100, 7), (1000, 63)] {
+            assert_eq!(default_chunksize(len, 4), want, "len {len}");
+        }
+    }
+}

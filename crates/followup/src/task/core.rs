@@ -1,0 +1,273 @@
+//! The single per-task allocation: the result cell, the closure, its input, its callbacks and
+//! its group, in one `Arc` that is both the queued job and the handle's target.
+
+use super::callbacks::Callbacks;
+use super::cell::{Cell, QUEUED, WAITING};
+use super::context::{self, Frame};
+use super::tracker::Tracker;
+use super::Completion;
+use crate::engine::Job;
+use crate::error::{panic_message, Error, Result};
+use crate::sync::Arc;
+use std::cell::UnsafeCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// A task computing `T` from an input `I` (unit for plain tasks; the parent's outcome for a
+/// continuation) with the closure `F`.
+///
+/// # Safety argument for the `UnsafeCell`s
+/// `input` is written once by the parent (`deliver`) *before* the WAITING -> QUEUED CAS
+/// (AcqRel) that makes the task claimable, and never again. `work` and `input` are read (taken)
+/// only by the thread that won `Cell::claim`/`request_cancel`/`claim_waiting` (an AcqRel CAS
+/// that succeeds for exactly one thread, after the write above). So no two threads ever touch
+/// them at once, and the claimer sees the parent's write.
+pub(crate) struct Task<I, T, F> {
+    cell: Cell<T>,
+    input: UnsafeCell<Option<I>>,
+    work: UnsafeCell<Option<(F, Callbacks<T>)>>,
+    tracker: Option<Arc<Tracker>>,
+}
+
+// SAFETY: the UnsafeCells are accessed by one thread at a time (see the type's docs); the
+// values they hold are `Send`, so moving their use between threads is sound.
+unsafe impl<I: Send, T: Send, F: Send> Sync for Task<I, T, F> {}
+
+impl<I, T, F> Task<I, T, F>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(I) -> Result<T> + Send + 'static,
+{
+    fn build(
+        phase: u8,
+        input: Option<I>,
+        f: F,
+        callbacks: Callbacks<T>,
+        tracker: Option<Arc<Tracker>>,
+    ) -> Self {
+        if let Some(t) = &tracker {
+            t.enter();
+        }
+        Task {
+            cell: Cell::new(phase),
+            input: UnsafeCell::new(input),
+            work: UnsafeCell::new(Some((f, callbacks))),
+            tracker,
+        }
+    }
+
+    /// A runnable task (it will be queued at once).
+    pub(crate) fn runnable(
+        input: I,
+        f: F,
+        callbacks: Callbacks<T>,
+        tracker: Option<Arc<Tracker>>,
+    ) -> Self {
+        Self::build(QUEUED, Some(input), f, callbacks, tracker)
+    }
+
+    /// A continuation: runnable once `deliver` hands it its input.
+    pub(crate) fn waiting(f: F, tracker: Option<Arc<Tracker>>) -> Self {
+        Self::build(WAITING, None, f, Callbacks::new(), tracker)
+    }
+
+    /// Hands a continuation its input; true if it is now runnable and must be scheduled,
+    /// false if it was cancelled meanwhile (the input is dropped).
+    pub(crate) fn deliver(&self, input: I) -> bool {
+        if self.cell.cancel_requested() || self.cell.is_done() {
+            return false;
+        }
+        // SAFETY: the task is WAITING, so nobody can have claimed it via `claim` (which needs
+        // QUEUED) and no one else delivers (one parent, one continuation). A concurrent
+        // `request_cancel` or `claim_waiting` only touches `work`, never `input`, and the CAS
+        // below publishes this write to the eventual claimer.
+        unsafe { *self.input.get() = Some(input) };
+        self.cell.make_runnable()
+    }
+
+    /// Runs the claimed task on this thread: closure, callbacks, then publication.
+    fn execute(&self) {
+        // SAFETY: only the claimer gets here (see the type's docs).
+        let (f, callbacks) = match unsafe { (*self.work.get()).take() } {
+            Some(w) => w,
+            None => return,
+        };
+        // SAFETY: as above.
+        let input = unsafe { (*self.input.get()).take() };
+        let frame = Frame {
+            state: self.cell.state_word(),
+            id: self as *const Self as *const (),
+            tracker: self.tracker.as_ref(),
+        };
+        let outcome = context::enter(&frame, || {
+            let outcome = match input {
+                _ if self.tracker.as_ref().is_some_and(|t| t.is_cancelled()) => {
+                    Err(Error::Cancelled)
+                }
+                Some(input) => {
+                    catch_unwind(AssertUnwindSafe(move || f(input))).unwrap_or_else(|p| {
+                        Err(Error::Panicked {
+                            message: panic_message(&*p),
+                        })
+                    })
+                }
+                None => Err(Error::Cancelled),
+            };
+            if callbacks.is_empty() {
+                outcome
+            } else {
+                callbacks.apply(outcome)
+            }
+        });
+        self.resolve(outcome);
+    }
+
+    /// Resolves a claimed task without running it (cancelled, terminated).
+    fn give_up(&self, error: Error) {
+        // SAFETY: only the claimer gets here.
+        let work = unsafe { (*self.work.get()).take() };
+        // SAFETY: as above.
+        drop(unsafe { (*self.input.get()).take() });
+        let outcome = match work {
+            Some((f, callbacks)) => {
+                drop(f);
+                let frame = Frame {
+                    state: self.cell.state_word(),
+                    id: self as *const Self as *const (),
+                    tracker: self.tracker.as_ref(),
+                };
+                context::enter(&frame, || callbacks.apply(Err(error)))
+            }
+            None => Err(error),
+        };
+        self.resolve(outcome);
+    }
+
+    fn resolve(&self, outcome: Result<T>) {
+        let error = match (&self.tracker, &outcome) {
+            (Some(_), Err(e)) => Some(e.clone()),
+            _ => None,
+        };
+        self.cell.complete(outcome);
+        if let Some(t) = &self.tracker {
+            t.exit(error.as_ref());
+        }
+    }
+}
+
+impl<I, T, F> Job for Task<I, T, F>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(I) -> Result<T> + Send + 'static,
+{
+    fn run(self: Arc<Self>) {
+        if self.cell.claim() {
+            self.execute();
+        }
+    }
+
+    fn abandon(self: Arc<Self>) {
+        if self.cell.claim() || self.cell.claim_waiting() {
+            self.give_up(Error::Terminated);
+        }
+    }
+}
+
+impl<I, T, F> Completion<T> for Task<I, T, F>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(I) -> Result<T> + Send + 'static,
+{
+    fn cell(&self) -> &Cell<T> {
+        &self.cell
+    }
+
+    fn cancel(&self) -> bool {
+        if self.cell.request_cancel() {
+            self.give_up(Error::Cancelled);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn run_inline(self: Arc<Self>) -> bool {
+        if self.cell.claim() {
+            self.execute();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn tracker(&self) -> Option<Arc<Tracker>> {
+        self.tracker.clone()
+    }
+
+    fn id(&self) -> *const () {
+        self as *const Self as *const ()
+    }
+}
+
+/// A result produced by other code than a single closure (a `map`'s assembled vector, a
+/// fan-in, a deadline race): whoever fulfils it first wins.
+pub(crate) struct Promise<T> {
+    cell: Cell<T>,
+    tracker: Option<Arc<Tracker>>,
+}
+
+impl<T: Send + 'static> Promise<T> {
+    pub(crate) fn new(tracker: Option<Arc<Tracker>>) -> Promise<T> {
+        Promise {
+            cell: Cell::new(QUEUED),
+            tracker,
+        }
+    }
+
+    /// A promise that is already resolved.
+    pub(crate) fn resolved(outcome: Result<T>) -> Promise<T> {
+        let p = Promise::new(None);
+        p.fulfil(outcome);
+        p
+    }
+
+    /// Resolves the promise unless it was resolved (or cancelled) already; true if this call
+    /// won.
+    pub(crate) fn fulfil(&self, outcome: Result<T>) -> bool {
+        if self.cell.claim() {
+            self.cell.complete(outcome);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl<T: Send + 'static> Completion<T> for Promise<T> {
+    fn cell(&self) -> &Cell<T> {
+        &self.cell
+    }
+
+    fn cancel(&self) -> bool {
+        if self.cell.request_cancel() {
+            self.cell.complete(Err(Error::Cancelled));
+            true
+        } else {
+            false
+        }
+    }
+
+    fn run_inline(self: Arc<Self>) -> bool {
+        false
+    }
+
+    fn tracker(&self) -> Option<Arc<Tracker>> {
+        self.tracker.clone()
+    }
+
+    fn id(&self) -> *const () {
+        self as *const Self as *const ()
+    }
+}

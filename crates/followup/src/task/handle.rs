@@ -1,0 +1,193 @@
+//! [`AsyncResult`]: the handle to one task's (or one `map_async`'s) result.
+
+use super::cell::Taken;
+use super::context;
+use super::core::Promise;
+use super::Completion;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::sync::Arc;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The handle to work issued to a pool: Python's `AsyncResult`, and a [`Future`] too.
+///
+/// | Python | here |
+/// |---|---|
+/// | `get()` | [`get`](Self::get) (takes the handle) |
+/// | `get(timeout)` | [`get_timeout`](Self::get_timeout) (the handle stays usable after a timeout) |
+/// | `wait()` / `wait(timeout)` | [`wait`](Self::wait) / [`wait_timeout`](Self::wait_timeout) (tells whether it finished) |
+/// | `ready()` | [`ready`](Self::ready) |
+/// | `successful()` | [`successful`](Self::successful): `None` before ready instead of raising |
+///
+/// Dropping a handle detaches the work: it still runs, its callbacks still fire, and
+/// `close()` + `join()` still waits for it.
+///
+/// Waiting inside a pool task never deadlocks the pool: if the awaited task is still queued,
+/// the waiting thread runs it itself; otherwise it runs other queued work while it waits.
+///
+/// ```
+/// use followup::ThreadPool;
+/// use std::time::Duration;
+///
+/// let pool = ThreadPool::with_workers(2).unwrap();
+/// let mut h = pool.apply_async(|| { std::thread::sleep(Duration::from_millis(50)); 7 }).unwrap();
+/// assert!(!h.ready());
+/// assert_eq!(h.successful(), None);
+/// assert!(h.get_timeout(Duration::from_millis(1)).unwrap_err().is_timeout());
+/// assert!(h.wait_timeout(Duration::from_secs(10)));
+/// assert_eq!(h.successful(), Some(true));
+/// assert_eq!(h.get(), Ok(7));
+/// ```
+#[must_use = "dropping an AsyncResult detaches the task; keep it to get the result"]
+pub struct AsyncResult<T> {
+    pub(crate) inner: Arc<dyn Completion<T>>,
+    pub(crate) engine: Arc<Engine>,
+}
+
+impl<T> fmt::Debug for AsyncResult<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.inner.cell().is_done())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> AsyncResult<T> {
+    pub(crate) fn new(inner: Arc<dyn Completion<T>>, engine: Arc<Engine>) -> Self {
+        AsyncResult { inner, engine }
+    }
+
+    /// A handle that is already resolved with `outcome`.
+    pub(crate) fn resolved(outcome: Result<T>, engine: Arc<Engine>) -> Self {
+        AsyncResult::new(Arc::new(Promise::resolved(outcome)), engine)
+    }
+
+    /// True once the result (or error) is there and every callback has run.
+    pub fn ready(&self) -> bool {
+        self.inner.cell().is_done()
+    }
+
+    /// `Some(true)` if the task succeeded, `Some(false)` if it failed, `None` if it is not
+    /// ready yet (Python raises `ValueError` there).
+    pub fn successful(&self) -> Option<bool> {
+        self.inner.cell().succeeded()
+    }
+
+    /// Blocks until the result is ready. Returns at once (without the result) if a task waits
+    /// on its own handle; [`get`](Self::get) then reports [`Error::WaitOnSelf`].
+    pub fn wait(&self) {
+        let _ = self.wait_until(None);
+    }
+
+    /// Blocks until the result is ready or `timeout` passes; true if it is ready.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Some(Instant::now() + timeout))
+            .unwrap_or(false)
+    }
+
+    /// Waits for the result and returns it: the value, or the error that stopped the task.
+    pub fn get(self) -> Result<T> {
+        self.wait_until(None)?;
+        self.take()
+    }
+
+    /// Like [`get`](Self::get) but gives up after `timeout` with [`Error::Timeout`]; the task
+    /// goes on and the handle stays usable, so a later call can still fetch the result. Once
+    /// the result has been returned, further calls give [`Error::ResultTaken`].
+    pub fn get_timeout(&mut self, timeout: Duration) -> Result<T> {
+        if self.wait_until(Some(Instant::now() + timeout))? {
+            self.take()
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    /// Cancels the task if it has not started: it will never run, its handle resolves to
+    /// [`Error::Cancelled`], its error callback is told, and its not-yet-started continuations
+    /// see the cancellation. A running task is only *asked* to stop ([`crate::is_cancelled`]
+    /// turns true inside it). Returns true if this call stopped the task from running.
+    pub fn cancel(&self) -> bool {
+        self.inner.cancel()
+    }
+
+    /// A cloneable handle that can cancel this task later, even after this handle was consumed
+    /// by a continuation.
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            target: Arc::new(Arc::clone(&self.inner)),
+        }
+    }
+
+    fn take(&self) -> Result<T> {
+        match self.inner.cell().take() {
+            Taken::Ready(r) => r,
+            Taken::NotReady => Err(Error::Timeout),
+        }
+    }
+
+    /// Waits until ready or `until`; `Ok(true)` if ready.
+    fn wait_until(&self, until: Option<Instant>) -> Result<bool> {
+        let cell = self.inner.cell();
+        if cell.is_done() {
+            return Ok(true);
+        }
+        if self.engine.on_own_worker() {
+            if context::current_id() == self.inner.id() {
+                return Err(Error::WaitOnSelf);
+            }
+            // Still queued? Run it here rather than wait for a worker (.NET's inlining).
+            if cell.is_queued() && Arc::clone(&self.inner).run_inline() {
+                return Ok(true);
+            }
+        }
+        Ok(self.engine.wait_helping(
+            &|| cell.is_done(),
+            &|t| cell.block(t.map(|d| Instant::now() + d)),
+            until,
+        ))
+    }
+}
+
+impl<T: Send + 'static> Future for AsyncResult<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        match self.inner.cell().poll_take(cx.waker()) {
+            Taken::Ready(r) => Poll::Ready(r),
+            Taken::NotReady => Poll::Pending,
+        }
+    }
+}
+
+/// Cancels one task from anywhere; see [`AsyncResult::cancel`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Canceller {
+    target: Arc<dyn CancelTarget>,
+}
+
+trait CancelTarget: Send + Sync {
+    fn cancel(&self) -> bool;
+}
+
+impl<T> CancelTarget for Arc<dyn Completion<T>> {
+    fn cancel(&self) -> bool {
+        Completion::cancel(&**self)
+    }
+}
+
+impl Canceller {
+    /// Cancels the task if it has not started; true if this call stopped it from running.
+    pub fn cancel(&self) -> bool {
+        self.target.cancel()
+    }
+}
+
+impl fmt::Debug for Canceller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Canceller").finish_non_exhaustive()
+    }
+}

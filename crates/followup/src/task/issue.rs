@@ -1,0 +1,111 @@
+//! Issuing work: the two ways a task comes into being (a fresh task, a continuation of a
+//! handle) and a helping receive for result channels. Every layer above issues through here.
+
+use super::callbacks::Callbacks;
+use super::context;
+use super::handle::AsyncResult;
+use super::core::Task;
+use super::tracker::Tracker;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::sync::Arc;
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+/// Issues `f` as a new task. Work issued on one of the pool's own workers is a follow-up and
+/// is accepted after `close()`; from anywhere else it is refused once the pool is closed.
+/// The task joins `tracker`, or else the group of the task issuing it (if any).
+pub(crate) fn issue<T, F>(
+    engine: &Arc<Engine>,
+    f: F,
+    callbacks: Callbacks<T>,
+    tracker: Option<Arc<Tracker>>,
+) -> Result<AsyncResult<T>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    engine.admit(engine.on_own_worker())?;
+    let tracker = tracker.or_else(context::current_tracker);
+    let task = Arc::new(Task::runnable((), move |()| Ok(f()), callbacks, tracker));
+    engine.schedule(task.clone());
+    Ok(AsyncResult::new(task, Arc::clone(engine)))
+}
+
+/// Issues a raw job whose closure returns the full outcome (used by map chunks).
+pub(crate) fn issue_admitted<T, F>(
+    engine: &Arc<Engine>,
+    f: F,
+    callbacks: Callbacks<T>,
+    tracker: Option<Arc<Tracker>>,
+) where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    let task = Arc::new(Task::runnable((), move |()| f(), callbacks, tracker));
+    engine.schedule(task);
+}
+
+/// Registers `f` to run as a task of its own once `parent` resolves, with its outcome.
+///
+/// The continuation is counted by the pool from now on (so `join` waits for it), belongs to
+/// the parent's group, and is *scheduled* when the parent resolves, never run inline on the
+/// resolving or registering thread; a chain of any length therefore uses constant stack.
+/// From outside the pool after `close()`, the result is [`Error::Closed`].
+pub(crate) fn chain<T, U, F>(parent: AsyncResult<T>, f: F) -> AsyncResult<U>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: FnOnce(Result<T>) -> Result<U> + Send + 'static,
+{
+    let AsyncResult { inner, engine } = parent;
+    if let Err(e) = engine.admit(engine.on_own_worker()) {
+        return AsyncResult::resolved(Err(e), engine);
+    }
+    let tracker = inner.tracker().or_else(context::current_tracker);
+    let child = Arc::new(Task::waiting(f, tracker));
+    let (to_deliver, engine2) = (Arc::clone(&child), Arc::clone(&engine));
+    inner.cell().set_next(Box::new(move |outcome| {
+        if to_deliver.deliver(outcome) {
+            engine2.schedule(to_deliver);
+        } else {
+            // Cancelled while waiting: it was resolved then; only its count is left to settle.
+            engine2.finish_one();
+        }
+    }));
+    AsyncResult::new(child, engine)
+}
+
+/// Receives from a result channel; on a worker of `engine`, runs other queued work while
+/// waiting so a consumer inside the pool never starves it. `None` if `until` passed first or
+/// every sender is gone.
+pub(crate) fn recv_helping<M>(
+    engine: &Engine,
+    rx: &Receiver<M>,
+    until: Option<Instant>,
+) -> std::result::Result<M, Error> {
+    if engine.on_own_worker() {
+        loop {
+            match rx.try_recv() {
+                Ok(m) => return Ok(m),
+                Err(TryRecvError::Disconnected) => return Err(Error::Terminated),
+                Err(TryRecvError::Empty) => {}
+            }
+            let arrived = engine.wait_helping(
+                &|| !rx.is_empty(),
+                &|t| std::thread::sleep(t.unwrap_or(Duration::from_millis(1))),
+                until,
+            );
+            if !arrived && rx.is_empty() {
+                return Err(Error::Timeout);
+            }
+        }
+    }
+    match until {
+        None => rx.recv().map_err(|_| Error::Terminated),
+        Some(t) => rx.recv_deadline(t).map_err(|e| match e {
+            RecvTimeoutError::Timeout => Error::Timeout,
+            RecvTimeoutError::Disconnected => Error::Terminated,
+        }),
+    }
+}
