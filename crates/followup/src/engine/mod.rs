@@ -5,29 +5,22 @@
 //! in, or refuse it), [`Engine::schedule`] (queue an admitted job), [`Engine::finish_one`]
 //! (count it out), [`Engine::wait_helping`] (block without starving the pool), and the
 //! lifecycle calls `close`, `terminate`, `join`.
+
 //!
-//! # The outstanding counter (quiescence)
-//! `outstanding` counts admitted jobs not yet finished, including continuations waiting for
-//! their parent. It rises in `admit` before the job can be seen anywhere, and falls in
-//! `finish_one` after the job (and everything it issued, which was admitted first) is done.
-//! Work issued from inside the pool is admitted while its issuer is still counted, so the
-//! counter cannot touch zero while a follow-up can still appear: that is why `close()` +
-//! `join()` waits for the whole follow-up tree. External admission increments *then* checks
-//! `closed` (both SeqCst) and backs out if closed; `close()` stores `closed` (SeqCst) *then*
-//! reads the counter. Whatever the interleaving, either the submitter sees `closed`, or the
-//! closer (and every later `join`) sees the submitter's increment.
+//! The counting that makes `join` exact lives in [`lifecycle`].
 
 mod job;
+mod lifecycle;
 mod sleep;
 mod worker;
 
 pub(crate) use job::{Job, JobRef};
 
 use crate::error::{Error, Result};
-use crate::sync::{lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{lock, Condvar, Mutex};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 use crossbeam_utils::sync::Parker;
-use crossbeam_utils::CachePadded;
+use lifecycle::{Admission, Lifecycle};
 use sleep::Sleep;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -51,9 +44,7 @@ pub(crate) struct Engine {
     injector: Injector<JobRef>,
     stealers: Box<[Stealer<JobRef>]>,
     sleep: Sleep,
-    outstanding: CachePadded<AtomicUsize>,
-    closed: AtomicBool,
-    terminated: AtomicBool,
+    lifecycle: Lifecycle,
     /// Waiters for quiescence (`join`) sleep here; signalled when `outstanding` reaches zero
     /// on a closed pool.
     quiet: Mutex<()>,
@@ -66,9 +57,9 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("workers", &self.workers)
-            .field("outstanding", &self.outstanding.load(Ordering::Relaxed))
-            .field("closed", &self.closed.load(Ordering::Relaxed))
-            .field("terminated", &self.terminated.load(Ordering::Relaxed))
+            .field("outstanding", &self.lifecycle.outstanding())
+            .field("closed", &self.lifecycle.is_closed())
+            .field("terminated", &self.lifecycle.is_terminated())
             .finish()
     }
 }
@@ -83,9 +74,7 @@ impl Engine {
             injector: Injector::new(),
             stealers: deques.iter().map(Deque::stealer).collect(),
             sleep: Sleep::new(&parkers),
-            outstanding: CachePadded::new(AtomicUsize::new(0)),
-            closed: AtomicBool::new(false),
-            terminated: AtomicBool::new(false),
+            lifecycle: Lifecycle::new(),
             quiet: Mutex::new(()),
             quiet_cv: Condvar::new(),
             threads: Mutex::new(Vec::with_capacity(n)),
@@ -156,30 +145,26 @@ impl Engine {
     }
 
     pub(crate) fn is_terminated(&self) -> bool {
-        self.terminated.load(Ordering::Acquire)
+        self.lifecycle.is_terminated()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.lifecycle.is_closed()
     }
 
-    /// Counts one unit of work in, or refuses it. `internal` is true for work issued from inside
-    /// the pool (a task, callback or continuation running on a worker), which `close` does not
-    /// shut out. See the module docs for why the order of operations matters.
+    /// Counts one unit of work in, or refuses it. `internal` is true for work issued from
+    /// inside the pool (a task, callback or continuation running on a worker), which `close`
+    /// does not shut out.
     pub(crate) fn admit(&self, internal: bool) -> Result<()> {
-        if self.terminated.load(Ordering::Acquire) {
-            return Err(Error::Terminated);
+        match self.lifecycle.admit(internal) {
+            Admission::Accepted => Ok(()),
+            Admission::Refused { error, now_quiet } => {
+                if now_quiet {
+                    self.wake_for_shutdown();
+                }
+                Err(error)
+            }
         }
-        self.outstanding.fetch_add(1, Ordering::SeqCst);
-        if !internal && self.closed.load(Ordering::SeqCst) {
-            self.finish_one();
-            return Err(if self.is_terminated() {
-                Error::Terminated
-            } else {
-                Error::Closed
-            });
-        }
-        Ok(())
     }
 
     /// Queues an admitted job: on the local deque when called on one of our workers, on the
@@ -203,16 +188,14 @@ impl Engine {
         self.injector.push(job);
         self.sleep.notify_one();
         // `terminate` sets the flag, then drains; we pushed, then look: one of us sees the other.
-        if self.terminated.load(Ordering::SeqCst) {
+        if self.lifecycle.is_terminated() {
             self.drain_injector();
         }
     }
 
     /// Counts one unit of work out; wakes `join` and idle workers when a closed pool goes quiet.
     pub(crate) fn finish_one(&self) {
-        let before = self.outstanding.fetch_sub(1, Ordering::SeqCst);
-        debug_assert!(before > 0, "outstanding counter underflow");
-        if before == 1 && self.closed.load(Ordering::SeqCst) {
+        if self.lifecycle.finish() {
             self.wake_for_shutdown();
         }
     }
@@ -224,22 +207,19 @@ impl Engine {
     }
 
     fn should_exit(&self) -> bool {
-        self.is_terminated()
-            || (self.closed.load(Ordering::SeqCst) && self.outstanding.load(Ordering::SeqCst) == 0)
+        self.lifecycle.is_finished()
     }
 
     /// Stops accepting work from outside the pool. Idempotent.
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        if self.outstanding.load(Ordering::SeqCst) == 0 {
+        if self.lifecycle.close() {
             self.wake_for_shutdown();
         }
     }
 
     /// Closes the pool and gives up every job that has not started; running jobs finish.
     pub(crate) fn terminate(&self) {
-        self.terminated.store(true, Ordering::SeqCst);
-        self.closed.store(true, Ordering::SeqCst);
+        self.lifecycle.terminate();
         self.drain_injector();
         for stealer in self.stealers.iter() {
             loop {
@@ -343,7 +323,7 @@ impl Engine {
         if self.on_own_worker() {
             return Err(Error::JoinFromWorker);
         }
-        if !self.closed.load(Ordering::SeqCst) {
+        if !self.lifecycle.is_closed() {
             return Err(Error::StillRunning);
         }
         let deadline = timeout.map(|t| Instant::now() + t);

@@ -10,8 +10,8 @@
 use super::timer;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
-use crate::task::issue::chain;
 use crate::task::core::Promise;
+use crate::task::issue::chain;
 use crate::task::AsyncResult;
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,8 @@
 
 use super::callbacks::Callbacks;
 use super::context;
-use super::handle::AsyncResult;
 use super::core::Task;
+use super::handle::AsyncResult;
 use super::tracker::Tracker;
 use crate::engine::Engine;
 use crate::error::{Error, Result};

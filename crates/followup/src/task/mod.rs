@@ -8,9 +8,9 @@
 pub(crate) mod callbacks;
 pub(crate) mod cell;
 pub(crate) mod context;
+pub(crate) mod core;
 pub(crate) mod handle;
 pub(crate) mod issue;
-pub(crate) mod core;
 pub(crate) mod tracker;
 
 use crate::sync::Arc;
