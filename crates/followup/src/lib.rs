@@ -87,6 +87,8 @@
 #![cfg_attr(not(test), warn(unreachable_pub))]
 
 mod engine;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod error;
 mod followups;
 mod pool;
