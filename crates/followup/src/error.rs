@@ -55,6 +55,8 @@ pub enum Error {
     /// of the pool: only that thread can pull the rest of its input, so `join` would wait
     /// for itself. Drain or drop the iterator first.
     UnfinishedStream,
+    /// `followup::spawn`/`followup::follow_up` was called outside any pool thread.
+    NotInPool,
     /// A task waited for its own result, which can never arrive.
     WaitOnSelf,
     /// The result was already taken out of this handle by an earlier `get`.
@@ -119,6 +121,9 @@ impl fmt::Display for Error {
             }
             Error::UnfinishedStream => f.write_str(
                 "join would wait for an unfinished imap iterator held by this same thread: drain or drop it first",
+            ),
+            Error::NotInPool => f.write_str(
+                "followup::spawn/follow_up called outside a pool thread: use a ThreadPool handle",
             ),
             Error::WaitOnSelf => f.write_str("a task waited for its own result"),
             Error::ResultTaken => f.write_str("the result was already taken from this handle"),

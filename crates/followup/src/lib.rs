@@ -87,15 +87,17 @@
 #![cfg_attr(not(test), warn(unreachable_pub))]
 
 mod engine;
-#[cfg(all(test, loom))]
-mod loom_tests;
 mod error;
 mod followups;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod pool;
 mod sync;
 mod task;
 
 pub use error::{Error, Result};
 pub use followups::{Adder, AsCompleted, IntoAsyncResult, TaskGroup};
-pub use pool::{Imap, ImapOptions, ImapUnordered, MapOptions, ThreadPool, ThreadPoolBuilder};
+pub use pool::{
+    follow_up, spawn, Imap, ImapOptions, ImapUnordered, MapOptions, ThreadPool, ThreadPoolBuilder,
+};
 pub use task::{is_cancelled, AsyncResult, Callbacks, Canceller};

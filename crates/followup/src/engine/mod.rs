@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+pub(crate) use worker::with_current_engine;
 use worker::{run_worker, with_worker_of, WorkerLocal};
 
 /// A per-worker start hook: gets the worker index, runs once before the first job.

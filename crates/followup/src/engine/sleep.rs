@@ -17,20 +17,33 @@
 //! idle worker will do, since every queue can be stolen from). `Parker` keeps an unpark token,
 //! so an unpark that lands between the re-check and `park` is not lost either. When nobody
 //! sleeps, submitting costs one fence and one load: no lock, no syscall.
+//!
+//! # Searching workers (fewer wake-ups)
+//! A worker that ran out of work first *searches* for a short while before it sleeps, and is
+//! counted in `searching` meanwhile; a worker woken by `notify_one` is counted as searching
+//! on its behalf until it finds work or sleeps again. A submitter that sees a searcher skips
+//! the wake-up: the searcher will find the work. That is safe because a searcher leaves
+//! `searching` *before* it registers as a sleeper and re-checks the queues: if the submitter
+//! read `searching > 0`, its push is ordered before that re-check. When the last searcher
+//! finds work and more is queued, it wakes one more worker, so a burst still ramps up to all
+//! workers (rayon's and tokio's scheme).
 
-use crate::sync::{fence, lock, AtomicUsize, Mutex, Ordering};
-use crossbeam_utils::sync::{Parker, Unparker};
+use crate::sync::{fence, lock, AtomicUsize, Mutex, Ordering, Park, Unpark};
+use crossbeam_utils::sync::Parker;
 use crossbeam_utils::CachePadded;
 
-/// Who is asleep, and how to wake them.
-pub(crate) struct Sleep {
+/// Who is asleep, and how to wake them. `P` is crossbeam's `Parker`; the loom models plug in
+/// a loom-aware one (`crate::sync::Park`).
+pub(crate) struct Sleep<P: Park = Parker> {
     /// Number of workers registered as idle. Written under `idle`'s lock; read without it by
     /// submitters after their fence.
     sleepers: CachePadded<AtomicUsize>,
+    /// Workers awake and looking for work (see "Searching workers").
+    searching: CachePadded<AtomicUsize>,
     /// Indices of idle workers (a stack: the most recently idle, warmest one is woken first),
     /// and a membership flag per worker.
     idle: Mutex<IdleSet>,
-    unparkers: Box<[Unparker]>,
+    unparkers: Box<[P::Unparker]>,
 }
 
 struct IdleSet {
@@ -38,11 +51,12 @@ struct IdleSet {
     member: Vec<bool>,
 }
 
-impl Sleep {
+impl<P: Park> Sleep<P> {
     /// Creates the sleep state for `parkers.len()` workers; each worker keeps its own `Parker`.
-    pub(crate) fn new(parkers: &[Parker]) -> Sleep {
+    pub(crate) fn new(parkers: &[P]) -> Sleep<P> {
         Sleep {
             sleepers: CachePadded::new(AtomicUsize::new(0)),
+            searching: CachePadded::new(AtomicUsize::new(0)),
             idle: Mutex::new(IdleSet {
                 stack: Vec::with_capacity(parkers.len()),
                 member: vec![false; parkers.len()],
@@ -51,16 +65,28 @@ impl Sleep {
         }
     }
 
-    /// Wakes one idle worker, if any. Call after publishing work.
+    /// A worker starts searching for work.
+    pub(crate) fn start_searching(&self) {
+        self.searching.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A worker stops searching (found work, or is about to sleep); true if it was the last.
+    pub(crate) fn stop_searching(&self) -> bool {
+        self.searching.fetch_sub(1, Ordering::SeqCst) == 1
+    }
+
+    /// Wakes one idle worker unless one is already searching. Call after publishing work.
     pub(crate) fn notify_one(&self) {
         fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::Relaxed) == 0 {
+        if self.searching.load(Ordering::SeqCst) > 0 || self.sleepers.load(Ordering::SeqCst) == 0 {
             return;
         }
         let mut idle = lock(&self.idle);
         if let Some(i) = idle.stack.pop() {
             idle.member[i] = false;
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            // Counted as searching on the woken worker's behalf until it finds work.
+            self.searching.fetch_add(1, Ordering::SeqCst);
             drop(idle);
             self.unparkers[i].unpark();
         }
@@ -73,12 +99,14 @@ impl Sleep {
         while let Some(i) = idle.stack.pop() {
             idle.member[i] = false;
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            self.searching.fetch_add(1, Ordering::SeqCst);
             self.unparkers[i].unpark();
         }
     }
 
     /// Parks worker `index` unless `recheck` (run after registering) finds a reason to stay up.
-    pub(crate) fn sleep(&self, index: usize, parker: &Parker, recheck: impl FnOnce() -> bool) {
+    /// The caller must not be counted as searching; on return it is (by its waker, or here).
+    pub(crate) fn sleep(&self, index: usize, parker: &P, recheck: impl FnOnce() -> bool) {
         {
             let mut idle = lock(&self.idle);
             idle.stack.push(index);
@@ -92,13 +120,15 @@ impl Sleep {
         self.leave(index);
     }
 
-    /// Removes `index` from the idle set if a notifier has not already done so.
+    /// Removes `index` from the idle set if a notifier has not already done so, and makes
+    /// sure it is counted as searching exactly once.
     fn leave(&self, index: usize) {
         let mut idle = lock(&self.idle);
         if idle.member[index] {
             idle.member[index] = false;
             idle.stack.retain(|&i| i != index);
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            self.searching.fetch_add(1, Ordering::SeqCst);
         }
     }
 }

@@ -20,9 +20,11 @@ use std::sync::Arc;
 const INJECTOR_EVERY: u32 = 61;
 /// Take the oldest local job instead of the newest once every this many jobs.
 const OLDEST_EVERY: u32 = 31;
-/// Fruitless search rounds (with a spin hint) before parking; short, so an idle pool burns
-/// almost no CPU, but long enough to catch a follow-up pushed a moment later.
-const SEARCH_ROUNDS: u32 = 64;
+/// Fruitless search rounds before parking (rayon uses 32): short, so an idle pool burns almost
+/// no CPU, but long enough to catch work submitted a moment later without a wake-up syscall.
+const SEARCH_ROUNDS: u32 = 32;
+/// Of those, the first rounds spin; the rest yield the core.
+const SPIN_ROUNDS: u32 = 8;
 
 /// What one worker thread owns. Lives on the worker's stack; only that thread touches it.
 pub(crate) struct WorkerLocal {
@@ -47,6 +49,14 @@ pub(crate) fn with_worker_of<R>(engine: &Engine, f: impl FnOnce(Option<&WorkerLo
     // it is only ever dereferenced from this thread.
     let local = unsafe { ptr.as_ref() };
     f(local.filter(|w| std::ptr::eq(Arc::as_ptr(&w.engine), engine)))
+}
+
+/// Runs `f` with the engine of the worker running on this thread, if any.
+pub(crate) fn with_current_engine<R>(f: impl FnOnce(Option<&Arc<Engine>>) -> R) -> R {
+    let ptr = CURRENT.with(Cell::get);
+    // SAFETY: as in `with_worker_of`.
+    let local = unsafe { ptr.as_ref() };
+    f(local.map(|w| &w.engine))
 }
 
 impl WorkerLocal {
@@ -120,6 +130,24 @@ impl WorkerLocal {
         }
     }
 
+    /// Looks for work a little longer before sleeping: a few rounds of spinning, then of
+    /// yielding the core (on a busy machine, to the thread that is producing our work).
+    fn search(&self) -> Option<JobRef> {
+        for round in 0..SEARCH_ROUNDS {
+            if round < SPIN_ROUNDS {
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+            if let Some(job) = self.find_work() {
+                return Some(job);
+            }
+        }
+        None
+    }
+
     /// True if any queue this worker can take from is non-empty.
     fn sees_work(&self) -> bool {
         !self.deque.is_empty()
@@ -147,29 +175,37 @@ impl WorkerLocal {
 pub(crate) fn run_worker(local: WorkerLocal, parker: Parker) {
     CURRENT.with(|c| c.set(&local));
     let engine = Arc::clone(&local.engine);
+    let sleep = &engine.sleep;
+    // A new worker counts as searching until it first finds work or sleeps.
+    sleep.start_searching();
+    let mut searching = true;
     loop {
-        if let Some(job) = local.find_work() {
-            local.execute(job);
-            continue;
-        }
-        let mut found = None;
-        for _ in 0..SEARCH_ROUNDS {
-            std::hint::spin_loop();
-            found = local.find_work();
-            if found.is_some() {
-                break;
+        let job = local.find_work().or_else(|| {
+            if !searching {
+                sleep.start_searching();
+                searching = true;
             }
-        }
-        if let Some(job) = found {
+            local.search()
+        });
+        if let Some(job) = job {
+            if searching {
+                searching = false;
+                // The last searcher found work: if more is waiting, wake a helper for it.
+                if sleep.stop_searching() && local.sees_work() {
+                    sleep.notify_one();
+                }
+            }
             local.execute(job);
             continue;
         }
+        sleep.stop_searching();
         if engine.should_exit() {
             break;
         }
-        engine.sleep.sleep(local.index, &parker, || {
+        sleep.sleep(local.index, &parker, || {
             local.sees_work() || engine.should_exit()
         });
+        searching = true;
     }
     // Anything still local (pushed by our last job after a terminate) is given up, not lost.
     while let Some(job) = local.deque.pop() {

@@ -4,7 +4,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
 use crate::task::context;
-use crate::task::issue::issue;
+use crate::task::issue::{issue, issue_detached};
 use crate::task::tracker::Tracker;
 use crate::task::{AsyncResult, Callbacks};
 use std::fmt;
@@ -91,7 +91,7 @@ impl TaskGroup {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.apply_async(f).map(drop)
+        issue_detached(&self.engine, f, Some(Arc::clone(&self.tracker)))
     }
 
     /// Tasks of the group issued and not yet resolved.

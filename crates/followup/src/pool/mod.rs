@@ -2,17 +2,19 @@
 //! `imap`, `imap_unordered`, `close`, `join`, `terminate`.
 
 mod builder;
+mod current;
 mod imap;
 mod map;
 
 pub use builder::ThreadPoolBuilder;
+pub use current::{follow_up, spawn};
 pub use imap::{Imap, ImapOptions, ImapUnordered};
 pub use map::MapOptions;
 
 use crate::engine::{Engine, EngineConfig};
 use crate::error::Result;
 use crate::followups::{fan_in, AsCompleted, TaskGroup};
-use crate::task::issue::issue;
+use crate::task::issue::{issue, issue_detached};
 use crate::task::{AsyncResult, Callbacks};
 use std::fmt;
 use std::sync::Arc;
@@ -158,7 +160,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        issue(self.engine(), f, Callbacks::new(), None).map(drop)
+        issue_detached(self.engine(), f, None)
     }
 
     /// A new [`TaskGroup`]: wait for a growing tree of work without closing the pool.

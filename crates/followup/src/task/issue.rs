@@ -32,6 +32,23 @@ where
     Ok(AsyncResult::new(task, Arc::clone(engine)))
 }
 
+/// Issues `f` without a handle: no result cell is ever read, and no reference to the engine
+/// is taken (on a worker, the follow-up path costs an allocation and a deque push).
+pub(crate) fn issue_detached<F>(engine: &Engine, f: F, tracker: Option<Arc<Tracker>>) -> Result<()>
+where
+    F: FnOnce() + Send + 'static,
+{
+    engine.admit(engine.on_own_worker())?;
+    let tracker = tracker.or_else(context::current_tracker);
+    engine.schedule(Arc::new(Task::runnable(
+        (),
+        move |()| Ok(f()),
+        Callbacks::new(),
+        tracker,
+    )));
+    Ok(())
+}
+
 /// Issues a raw job whose closure returns the full outcome (used by map chunks).
 pub(crate) fn issue_admitted<T, F>(
     engine: &Arc<Engine>,
