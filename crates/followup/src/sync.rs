@@ -9,15 +9,230 @@ pub(crate) use std::sync::{
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering},
-    Arc, Condvar, Mutex, MutexGuard,
+    atomic::{fence, Ordering},
+    Condvar, Mutex, MutexGuard,
 };
+#[cfg(loom)]
+pub(crate) use seq_cst::{AtomicBool, AtomicU8, AtomicUsize};
+
+/// loom's atomics, with `SeqCst` accesses made sequentially consistent.
+///
+/// loom models a `SeqCst` load, store or read-modify-write as merely `AcqRel` (its README,
+/// "Unsupported features"), so the store-buffering patterns this crate relies on (the
+/// lifecycle counter: "increment, then check `closed`" against "set `closed`, then read the
+/// counter") would raise false alarms. loom does model `fence(SeqCst)`, so here every `SeqCst`
+/// access is preceded by one: the "leading fence" mapping of C11's `SeqCst` accesses that
+/// compilers use on POWER, a correct implementation of them. Accesses with other orderings are
+/// passed through untouched, so everything weaker is still explored as loom does.
+#[cfg(loom)]
+mod seq_cst {
+    use loom::sync::atomic::{fence, Ordering};
+
+    fn lead(order: Ordering) {
+        if order == Ordering::SeqCst {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    macro_rules! atomic {
+        ($name:ident, $t:ty $(, $int:ident)?) => {
+            #[derive(Debug)]
+            pub(crate) struct $name(loom::sync::atomic::$name);
+
+            #[allow(dead_code)]
+            impl $name {
+                pub(crate) fn new(v: $t) -> Self {
+                    Self(loom::sync::atomic::$name::new(v))
+                }
+                pub(crate) fn load(&self, order: Ordering) -> $t {
+                    lead(order);
+                    self.0.load(order)
+                }
+                pub(crate) fn store(&self, v: $t, order: Ordering) {
+                    lead(order);
+                    self.0.store(v, order)
+                }
+                pub(crate) fn swap(&self, v: $t, order: Ordering) -> $t {
+                    lead(order);
+                    self.0.swap(v, order)
+                }
+                pub(crate) fn fetch_or(&self, v: $t, order: Ordering) -> $t {
+                    lead(order);
+                    self.0.fetch_or(v, order)
+                }
+                pub(crate) fn compare_exchange(
+                    &self,
+                    current: $t,
+                    new: $t,
+                    success: Ordering,
+                    failure: Ordering,
+                ) -> Result<$t, $t> {
+                    lead(success);
+                    self.0.compare_exchange(current, new, success, failure)
+                }
+                $(
+                pub(crate) fn fetch_add(&self, v: $t, order: Ordering) -> $t {
+                    let _ = stringify!($int);
+                    lead(order);
+                    self.0.fetch_add(v, order)
+                }
+                pub(crate) fn fetch_sub(&self, v: $t, order: Ordering) -> $t {
+                    lead(order);
+                    self.0.fetch_sub(v, order)
+                }
+                )?
+            }
+        };
+    }
+
+    atomic!(AtomicBool, bool);
+    atomic!(AtomicU8, u8, int);
+    atomic!(AtomicUsize, usize, int);
+}
+
+/// `Arc` stays std's under loom: the crate needs `self: Arc<Self>` receivers and unsizing to
+/// `Arc<dyn Job>`, which loom's `Arc` cannot do, and no protocol here synchronises through a
+/// reference count (each is an atomic, a mutex or a condvar, and those are loom's).
+#[cfg(loom)]
+pub(crate) use std::sync::Arc;
 
 /// Locks a mutex, ignoring poisoning: no user code ever runs while one of our locks is held,
 /// so a poisoned lock can only come from a bug in this crate, and its data is still consistent.
+#[cfg(not(loom))]
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
+    }
+}
+
+/// Under loom, [`lock`] takes loom's mutexes (the modelled protocols) and std's (the few
+/// places, such as the timer thread, that use std's directly and are not modelled).
+#[cfg(loom)]
+pub(crate) fn lock<M: Lock + ?Sized>(m: &M) -> M::Guard<'_> {
+    m.lock_ignoring_poison()
+}
+
+/// A mutex [`lock`] can take (loom builds only).
+#[cfg(loom)]
+pub(crate) trait Lock {
+    type Guard<'a>
+    where
+        Self: 'a;
+    fn lock_ignoring_poison(&self) -> Self::Guard<'_>;
+}
+
+#[cfg(loom)]
+impl<T> Lock for Mutex<T> {
+    type Guard<'a>
+        = MutexGuard<'a, T>
+    where
+        T: 'a;
+    fn lock_ignoring_poison(&self) -> MutexGuard<'_, T> {
+        match self.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+#[cfg(loom)]
+impl<T> Lock for std::sync::Mutex<T> {
+    type Guard<'a>
+        = std::sync::MutexGuard<'a, T>
+    where
+        T: 'a;
+    fn lock_ignoring_poison(&self) -> std::sync::MutexGuard<'_, T> {
+        match self.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+/// Parking for idle workers (`engine::sleep`): one token per worker, an unpark before the park
+/// makes the park return at once. Normally crossbeam's `Parker`; the loom models use
+/// [`LoomParker`], the same contract built on loom's mutex and condvar, so a lost wake-up
+/// shows up as a loom deadlock.
+pub(crate) trait Park {
+    /// The waking side; cloned into the sleep state.
+    type Unparker: Unpark + Clone;
+    /// Blocks until the token is available, and consumes it.
+    fn park(&self);
+    /// The unparker for this parker.
+    fn unparker(&self) -> &Self::Unparker;
+}
+
+/// The waking side of a [`Park`].
+pub(crate) trait Unpark {
+    /// Makes the token available, waking the parked thread if there is one.
+    fn unpark(&self);
+}
+
+impl Park for crossbeam_utils::sync::Parker {
+    type Unparker = crossbeam_utils::sync::Unparker;
+    fn park(&self) {
+        crossbeam_utils::sync::Parker::park(self);
+    }
+    fn unparker(&self) -> &Self::Unparker {
+        crossbeam_utils::sync::Parker::unparker(self)
+    }
+}
+
+impl Unpark for crossbeam_utils::sync::Unparker {
+    fn unpark(&self) {
+        crossbeam_utils::sync::Unparker::unpark(self);
+    }
+}
+
+/// A token parker on loom's primitives (see [`Park`]).
+#[cfg(loom)]
+pub(crate) struct LoomParker {
+    unparker: LoomUnparker,
+}
+
+/// The waking side of a [`LoomParker`].
+#[cfg(loom)]
+#[derive(Clone)]
+pub(crate) struct LoomUnparker {
+    inner: Arc<(Mutex<bool>, Condvar)>,
+}
+
+#[cfg(loom)]
+impl LoomParker {
+    pub(crate) fn new() -> LoomParker {
+        LoomParker {
+            unparker: LoomUnparker {
+                inner: Arc::new((Mutex::new(false), Condvar::new())),
+            },
+        }
+    }
+}
+
+#[cfg(loom)]
+impl Park for LoomParker {
+    type Unparker = LoomUnparker;
+    fn park(&self) {
+        let (token, cv) = &*self.unparker.inner;
+        let mut t = lock(token);
+        while !*t {
+            t = match cv.wait(t) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+        }
+        *t = false;
+    }
+    fn unparker(&self) -> &LoomUnparker {
+        &self.unparker
+    }
+}
+
+#[cfg(loom)]
+impl Unpark for LoomUnparker {
+    fn unpark(&self) {
+        let (token, cv) = &*self.inner;
+        *lock(token) = true;
+        cv.notify_one();
     }
 }

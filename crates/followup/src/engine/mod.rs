@@ -175,17 +175,18 @@ impl Engine {
             self.abandon_now(job);
             return;
         }
-        let pushed_locally = with_worker_of(self, |w| match w {
+        // On one of our workers the job goes to its local deque (the worker checks
+        // `terminated` before running anything it pops); otherwise it comes back to us.
+        let job = match with_worker_of(self, |w| match w {
             Some(w) => {
-                w.push(job.clone());
-                true
+                w.push(job);
+                None
             }
-            None => false,
-        });
-        if pushed_locally {
-            // The worker checks `terminated` before running anything it pops.
-            return;
-        }
+            None => Some(job),
+        }) {
+            Some(job) => job,
+            None => return,
+        };
         self.injector.push(job);
         self.sleep.notify_one();
         // `terminate` sets the flag, then drains; we pushed, then look: one of us sees the other.

@@ -76,7 +76,10 @@ impl WorkerLocal {
     /// follow-up costs a deque push and nothing else.
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
-        if self.deque.len() > 1 {
+        // No lost wake-up is possible here (this worker will run the job itself), so the
+        // cheap checks come first and the deque's shared indices are read only if someone
+        // could be woken.
+        if self.engine.sleep.could_wake() && self.deque.len() > 1 {
             self.engine.sleep.notify_one();
         }
     }

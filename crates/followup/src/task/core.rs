@@ -271,3 +271,49 @@ impl<T: Send + 'static> Completion<T> for Promise<T> {
         self as *const Self as *const ()
     }
 }
+
+/// A task nobody holds a handle to (`spawn`): no result cell and no claim, since the queue's
+/// reference is the only one. Half the size of a [`Task`] and no lock on completion.
+pub(crate) struct Detached<F> {
+    f: F,
+    tracker: Option<Arc<Tracker>>,
+}
+
+// SAFETY: no `&self` method touches `f`; it is only used by value, after
+// `Arc::into_inner` proved this is the last reference. So sharing `&Detached` between threads
+// never shares `&F`, and `F: Send` is all moving it requires.
+unsafe impl<F: Send> Sync for Detached<F> {}
+
+/// The state word of a task that can never be cancelled.
+static NEVER_CANCELLED: crate::sync::AtomicU8 = crate::sync::AtomicU8::new(0);
+
+impl<F: FnOnce() + Send + 'static> Detached<F> {
+    pub(crate) fn new(f: F, tracker: Option<Arc<Tracker>>) -> Self {
+        if let Some(t) = &tracker {
+            t.enter();
+        }
+        Detached { f, tracker }
+    }
+}
+
+impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
+    fn run(self: Arc<Self>) {
+        let Some(Detached { f, tracker }) = Arc::into_inner(self) else { return };
+        let frame = Frame { state: &NEVER_CANCELLED, id: std::ptr::null(), tracker: tracker.as_ref() };
+        let outcome = context::enter(&frame, || match &tracker {
+            Some(t) if t.is_cancelled() => Err(Error::Cancelled),
+            _ => catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::Panicked { message: panic_message(&*p) }),
+        });
+        if let Some(t) = &tracker {
+            t.exit(outcome.err().as_ref());
+        }
+    }
+
+    fn abandon(self: Arc<Self>) {
+        let Some(Detached { f, tracker }) = Arc::into_inner(self) else { return };
+        drop(f);
+        if let Some(t) = &tracker {
+            t.exit(Some(&Error::Terminated));
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::callbacks::Callbacks;
 use super::context;
-use super::core::Task;
+use super::core::{Detached, Task};
 use super::handle::AsyncResult;
 use super::tracker::Tracker;
 use crate::engine::Engine;
@@ -40,12 +40,7 @@ where
 {
     engine.admit(engine.on_own_worker())?;
     let tracker = tracker.or_else(context::current_tracker);
-    engine.schedule(Arc::new(Task::runnable(
-        (),
-        move |()| Ok(f()),
-        Callbacks::new(),
-        tracker,
-    )));
+    engine.schedule(Arc::new(Detached::new(f, tracker)));
     Ok(())
 }
 
