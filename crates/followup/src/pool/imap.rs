@@ -446,3 +446,60 @@ impl ThreadPool {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ThreadPool;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Runs `f` on a thread; fails instead of hanging if it takes longer than 30 s.
+    fn bounded(f: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("did not finish within 30 s (hang?)");
+    }
+
+    #[test]
+    fn dropping_the_pool_while_this_thread_holds_an_imap_does_not_wait_for_it() {
+        bounded(|| {
+            let pool = ThreadPool::with_workers(2).unwrap();
+            let mut it = pool.imap(|x: u32| x, 0..100u32).unwrap();
+            assert_eq!(it.next(), Some(Ok(0)));
+            drop(pool);
+            assert_eq!(it.map(Result::unwrap).count(), 99);
+        });
+    }
+
+    #[test]
+    fn join_refuses_while_this_thread_holds_an_undrained_imap() {
+        bounded(|| {
+            let pool = ThreadPool::with_workers(1).unwrap();
+            let opts = super::ImapOptions::new().chunksize(1).window(2);
+            let mut it = pool.imap_with(|x: u32| x, 0..1000u32, opts).unwrap();
+            assert_eq!(it.next(), Some(Ok(0)));
+            pool.close();
+            assert_eq!(pool.join(), Err(crate::Error::UnfinishedStream));
+            assert_eq!(it.map(Result::unwrap).sum::<u32>(), 499_500);
+            pool.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_fully_issued_imap_does_not_hold_join_back() {
+        bounded(|| {
+            let pool = ThreadPool::with_workers(1).unwrap();
+            let opts = super::ImapOptions::new().chunksize(4).window(4);
+            let mut it = pool.imap_with(|x: u32| x, 0..10u32, opts).unwrap();
+            assert_eq!(it.next(), Some(Ok(0)));
+            pool.close();
+            // Every chunk was issued by the first `next`: the results wait in the iterator.
+            pool.join().unwrap();
+            assert_eq!(it.map(Result::unwrap).sum::<u32>(), 45);
+        });
+    }
+}

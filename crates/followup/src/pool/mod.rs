@@ -30,7 +30,7 @@ use std::time::Duration;
 /// Dropping the last handle closes the pool and waits for the work it accepted (nothing is
 /// lost; Python's `with` block terminates instead). If the last handle is dropped on one of
 /// the pool's own threads, the pool is closed and its threads exit once the work is done,
-/// without waiting there.
+/// without waiting there; likewise on a thread that still holds an unfinished `imap` of it.
 ///
 /// ```
 /// use followup::ThreadPool;
@@ -57,7 +57,9 @@ struct PoolHandle {
 impl Drop for PoolHandle {
     fn drop(&mut self) {
         self.engine.close();
-        if !self.engine.on_own_worker() {
+        // Waiting here would wait for ourselves on a pool thread, or on a thread that still
+        // holds an unfinished `imap` of this pool (only it can pull the rest of the input).
+        if !self.engine.on_own_worker() && !imap::holds_stream(&self.engine) {
             let _ = self.engine.join(None);
         }
     }
