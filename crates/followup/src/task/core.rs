@@ -298,11 +298,19 @@ impl<F: FnOnce() + Send + 'static> Detached<F> {
 
 impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
     fn run(self: Arc<Self>) {
-        let Some(Detached { f, tracker }) = Arc::into_inner(self) else { return };
-        let frame = Frame { state: &NEVER_CANCELLED, id: std::ptr::null(), tracker: tracker.as_ref() };
+        let Some(Detached { f, tracker }) = Arc::into_inner(self) else {
+            return;
+        };
+        let frame = Frame {
+            state: &NEVER_CANCELLED,
+            id: std::ptr::null(),
+            tracker: tracker.as_ref(),
+        };
         let outcome = context::enter(&frame, || match &tracker {
             Some(t) if t.is_cancelled() => Err(Error::Cancelled),
-            _ => catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::Panicked { message: panic_message(&*p) }),
+            _ => catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::Panicked {
+                message: panic_message(&*p),
+            }),
         });
         if let Some(t) = &tracker {
             t.exit(outcome.err().as_ref());
@@ -310,7 +318,9 @@ impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
     }
 
     fn abandon(self: Arc<Self>) {
-        let Some(Detached { f, tracker }) = Arc::into_inner(self) else { return };
+        let Some(Detached { f, tracker }) = Arc::into_inner(self) else {
+            return;
+        };
         drop(f);
         if let Some(t) = &tracker {
             t.exit(Some(&Error::Terminated));
