@@ -4,7 +4,7 @@
 //! (`crate::task`) implements [`Job`] for its single per-task allocation, so one `Arc` is both
 //! the queue entry and the result handle's target.
 
-use crate::sync::Arc;
+use crate::sync::{Arc, AtomicU8, Ordering};
 
 /// Something the engine can run or, when the pool is terminated first, give up.
 ///
@@ -15,6 +15,53 @@ pub(crate) trait Job: Send + Sync {
     fn run(self: Arc<Self>);
     /// The pool was terminated before the job started: resolve it without running it.
     fn abandon(self: Arc<Self>);
+    /// Whether the job holds a unit of the outstanding counter (see [`Loan`]).
+    fn loan(&self) -> &Loan;
+}
+
+/// Whether a job holds its own unit of the outstanding counter, or borrows the unit of the
+/// job that issued it (see the "Lending" section of `worker`).
+///
+/// `OWN` → the job holds a unit. `PENDING` → it borrows its issuer's unit, and the issuer is
+/// still running. Whoever comes first wins the one CAS out of `PENDING`: the issuer, when it
+/// finishes (`settle`: its unit passes to the job, `SETTLED`), or a thread about to run or
+/// abandon the job (`claim`: it takes a fresh unit for it, `OWN`, and the issuer keeps and
+/// later releases its own).
+pub(crate) struct Loan(AtomicU8);
+
+const OWN: u8 = 0;
+const PENDING: u8 = 1;
+const SETTLED: u8 = 2;
+
+impl Loan {
+    pub(crate) fn new() -> Loan {
+        Loan(AtomicU8::new(OWN))
+    }
+
+    /// Marks the job as borrowing; before it is published to any queue.
+    pub(crate) fn lend(&self) {
+        self.0.store(PENDING, Ordering::Relaxed);
+    }
+
+    /// The job is about to run or be abandoned: true if the caller must count a unit in for
+    /// it now, because its issuer is still running.
+    #[must_use]
+    pub(crate) fn claim(&self) -> bool {
+        self.0.load(Ordering::Acquire) == PENDING
+            && self
+                .0
+                .compare_exchange(PENDING, OWN, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// The issuer finished: true if its unit passed to the job (so the issuer must not count
+    /// out); false if the job was claimed first and took its own.
+    #[must_use]
+    pub(crate) fn settle(&self) -> bool {
+        self.0
+            .compare_exchange(PENDING, SETTLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 /// A queued job: one pointer plus vtable, cloned only by whoever also keeps a handle to it.

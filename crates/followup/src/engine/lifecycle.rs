@@ -67,6 +67,12 @@ impl Lifecycle {
         Admission::Accepted
     }
 
+    /// Counts one unit in for work that is already accepted (a borrowed unit turned into an
+    /// own one while its lender is still counted, so the count is non-zero here).
+    pub(crate) fn count_in(&self) {
+        self.outstanding.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Counts one unit of work out; true if that made a closed pool quiet.
     #[must_use]
     pub(crate) fn finish(&self) -> bool {

@@ -14,7 +14,7 @@ mod lifecycle;
 mod sleep;
 mod worker;
 
-pub(crate) use job::{Job, JobRef};
+pub(crate) use job::{Job, JobRef, Loan};
 
 use crate::error::{Error, Result};
 use crate::sync::{lock, Condvar, Mutex};
@@ -28,6 +28,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 pub(crate) use worker::with_current_engine;
 use worker::{run_worker, with_worker_of, WorkerLocal};
+
+/// How a follow-up was admitted: with a unit of its own, or inheriting the running job's.
+#[must_use]
+pub(crate) enum Ticket {
+    Counted,
+    Lent,
+}
 
 /// A per-worker start hook: gets the worker index, runs once before the first job.
 pub(crate) type Initializer = Arc<dyn Fn(usize) + Send + Sync>;
@@ -168,6 +175,37 @@ impl Engine {
         }
     }
 
+    /// Admits a follow-up that is scheduled right after (nothing runs in between). On a
+    /// worker whose running job has not lent its unit yet, the follow-up inherits that unit
+    /// instead of taking one (see `worker`'s module docs); otherwise as [`admit`](Self::admit).
+    pub(crate) fn admit_follow_up(&self) -> Result<Ticket> {
+        if self.is_terminated() {
+            return Err(Error::Terminated);
+        }
+        match with_worker_of(self, |w| w.map(WorkerLocal::try_lend)) {
+            Some(true) => Ok(Ticket::Lent),
+            Some(false) => self.admit(true).map(|()| Ticket::Counted),
+            None => self.admit(false).map(|()| Ticket::Counted),
+        }
+    }
+
+    /// Schedules a job admitted by [`admit_follow_up`](Self::admit_follow_up).
+    pub(crate) fn schedule_follow_up(&self, job: JobRef, ticket: Ticket) {
+        if let Ticket::Lent = ticket {
+            with_worker_of(self, |w| match w {
+                Some(w) => w.record_loan(&job),
+                None => unreachable!("a unit is only lent on a worker of this engine"),
+            });
+        }
+        self.schedule(job);
+    }
+
+    /// Counts a unit in for a job that borrowed its issuer's unit and is reached while the
+    /// issuer still runs (see `Loan::claim`).
+    pub(crate) fn count_in(&self) {
+        self.lifecycle.count_in();
+    }
+
     /// Queues an admitted job: on the local deque when called on one of our workers, on the
     /// shared injector otherwise. After `terminate` the job is given up at once instead.
     pub(crate) fn schedule(&self, job: JobRef) {
@@ -270,6 +308,9 @@ impl Engine {
         }
         let mut next = Some(job);
         while let Some(job) = next {
+            if job.loan().claim() {
+                self.count_in();
+            }
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.abandon()));
             self.finish_one();
             next = PENDING.with(|p| p.borrow_mut().as_mut().and_then(Vec::pop));

@@ -2,12 +2,23 @@
 //! it which pool it belongs to.
 //!
 //! # Scheduling order
-//! The local deque is LIFO: a follow-up issued by a running task is pushed on top and runs next
-//! on the same worker, cache-hot, without waking anyone (the seed's "follow-up" path). Idle
+//! The local deque is LIFO: a follow-up issued by a running job is pushed on top and runs next
+//! on the same worker, cache-hot, without waking anyone (the seed's follow-up path). Idle
 //! workers steal from the bottom (oldest first). Two fairness bounds keep old work moving:
 //! every [`INJECTOR_EVERY`] jobs the worker looks at the shared injector first, and every
 //! [`OLDEST_EVERY`] jobs it takes its own oldest local job instead of the newest, so an endless
 //! chain of follow-ups can delay, but never starve, earlier work.
+//!
+//! # Lending the running job's unit
+//! Every admitted job holds one unit of the pool's outstanding counter (see `lifecycle`), a
+//! cache line all workers write. To keep follow-up chains off it, the *first* follow-up a
+//! running job issues borrows the issuer's unit instead of taking one ([`super::job::Loan`]):
+//! when the issuer finishes it hands its unit over (one uncontended CAS on the follow-up)
+//! instead of counting out. If some thread reaches the follow-up while the issuer still runs
+//! (it was stolen, or the issuer waits for it and helps), that thread counts a unit in for it
+//! first, and the issuer later counts its own out as usual. Either way the counter never
+//! drops to zero while the issuer runs or the follow-up is pending, and a chain of follow-ups
+//! costs no counter traffic at all.
 
 use super::{Engine, JobRef};
 use crossbeam_deque::{Steal, Stealer, Worker as Deque};
@@ -33,6 +44,11 @@ pub(crate) struct WorkerLocal {
     deque: Deque<JobRef>,
     own_stealer: Stealer<JobRef>,
     tick: Cell<u32>,
+    /// A job is executing on this thread (its unit can be lent).
+    in_job: Cell<bool>,
+    /// The executing job has lent its unit (to `borrower`, once it is scheduled).
+    lent: Cell<bool>,
+    borrower: Cell<Option<JobRef>>,
 }
 
 thread_local! {
@@ -68,6 +84,9 @@ impl WorkerLocal {
             deque,
             own_stealer,
             tick: Cell::new(0),
+            in_job: Cell::new(false),
+            lent: Cell::new(false),
+            borrower: Cell::new(None),
         }
     }
 
@@ -158,9 +177,35 @@ impl WorkerLocal {
             || self.engine.stealers.iter().any(|s| !s.is_empty())
     }
 
-    /// Runs one job (or abandons it when the pool was terminated) and settles its count.
+    /// Lends the running job's unit to the follow-up about to be issued, if it has not lent
+    /// it already; the caller must then call `record_loan` with that follow-up.
+    pub(crate) fn try_lend(&self) -> bool {
+        if self.in_job.get() && !self.lent.get() {
+            self.lent.set(true);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Remembers the follow-up that borrows the running job's unit (marked before it is
+    /// published).
+    pub(crate) fn record_loan(&self, job: &JobRef) {
+        debug_assert!(self.lent.get(), "loan recorded without try_lend");
+        job.loan().lend();
+        let old = self.borrower.replace(Some(Arc::clone(job)));
+        debug_assert!(old.is_none(), "a job lent its unit twice");
+    }
+
+    /// Runs one job (or abandons it when the pool was terminated) and settles its unit.
     pub(crate) fn execute(&self, job: JobRef) {
         let engine = &self.engine;
+        if job.loan().claim() {
+            engine.count_in();
+        }
+        let outer_in_job = self.in_job.replace(true);
+        let outer_lent = self.lent.replace(false);
+        let outer_borrower = self.borrower.take();
         // A job's own panics are caught inside it; this guard is for what escapes anyway (a
         // result whose Drop panics, say): the worker must survive everything.
         let _ = catch_unwind(AssertUnwindSafe(|| {
@@ -170,7 +215,15 @@ impl WorkerLocal {
                 job.run();
             }
         }));
-        engine.finish_one();
+        self.lent.set(outer_lent);
+        self.in_job.set(outer_in_job);
+        let passed_on = match self.borrower.replace(outer_borrower) {
+            Some(borrower) => borrower.loan().settle(),
+            None => false,
+        };
+        if !passed_on {
+            engine.finish_one();
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use super::cell::{Cell, QUEUED, WAITING};
 use super::context::{self, Frame};
 use super::tracker::Tracker;
 use super::Completion;
-use crate::engine::Job;
+use crate::engine::{Job, Loan};
 use crate::error::{panic_message, Error, Result};
 use crate::sync::Arc;
 use std::cell::UnsafeCell;
@@ -26,6 +26,7 @@ pub(crate) struct Task<I, T, F> {
     input: UnsafeCell<Option<I>>,
     work: UnsafeCell<Option<(F, Callbacks<T>)>>,
     tracker: Option<Arc<Tracker>>,
+    loan: Loan,
 }
 
 // SAFETY: the UnsafeCells are accessed by one thread at a time (see the type's docs); the
@@ -53,6 +54,7 @@ where
             input: UnsafeCell::new(input),
             work: UnsafeCell::new(Some((f, callbacks))),
             tracker,
+            loan: Loan::new(),
         }
     }
 
@@ -172,6 +174,10 @@ where
             self.give_up(Error::Terminated);
         }
     }
+
+    fn loan(&self) -> &Loan {
+        &self.loan
+    }
 }
 
 impl<I, T, F> Completion<T> for Task<I, T, F>
@@ -272,16 +278,17 @@ impl<T: Send + 'static> Completion<T> for Promise<T> {
     }
 }
 
-/// A task nobody holds a handle to (`spawn`): no result cell and no claim, since the queue's
-/// reference is the only one. Half the size of a [`Task`] and no lock on completion.
+/// A task nobody holds a handle to (`spawn`): no result cell and no claim. Half the size of a
+/// [`Task`] and no lock on completion.
 pub(crate) struct Detached<F> {
-    f: F,
+    f: UnsafeCell<Option<F>>,
     tracker: Option<Arc<Tracker>>,
+    loan: Loan,
 }
 
-// SAFETY: no `&self` method touches `f`; it is only used by value, after
-// `Arc::into_inner` proved this is the last reference. So sharing `&Detached` between threads
-// never shares `&F`, and `F: Send` is all moving it requires.
+// SAFETY: `f` is only touched by `run` or `abandon`, and the engine calls exactly one of them,
+// once, for the one queue entry a detached job ever has (no handle exists that could run or
+// cancel it elsewhere). So no two threads touch `f`, and `F: Send` is all moving it requires.
 unsafe impl<F: Send> Sync for Detached<F> {}
 
 /// The state word of a task that can never be cancelled.
@@ -292,38 +299,48 @@ impl<F: FnOnce() + Send + 'static> Detached<F> {
         if let Some(t) = &tracker {
             t.enter();
         }
-        Detached { f, tracker }
+        Detached {
+            f: UnsafeCell::new(Some(f)),
+            tracker,
+            loan: Loan::new(),
+        }
+    }
+
+    fn take(&self) -> Option<F> {
+        // SAFETY: see the `Sync` impl: only the engine's single run/abandon call gets here.
+        unsafe { (*self.f.get()).take() }
     }
 }
 
 impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
     fn run(self: Arc<Self>) {
-        let Some(Detached { f, tracker }) = Arc::into_inner(self) else {
-            return;
-        };
+        let Some(f) = self.take() else { return };
+        let tracker = self.tracker.as_ref();
         let frame = Frame {
             state: &NEVER_CANCELLED,
             id: std::ptr::null(),
-            tracker: tracker.as_ref(),
+            tracker,
         };
-        let outcome = context::enter(&frame, || match &tracker {
+        let outcome = context::enter(&frame, || match tracker {
             Some(t) if t.is_cancelled() => Err(Error::Cancelled),
             _ => catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::Panicked {
                 message: panic_message(&*p),
             }),
         });
-        if let Some(t) = &tracker {
+        if let Some(t) = tracker {
             t.exit(outcome.err().as_ref());
         }
     }
 
     fn abandon(self: Arc<Self>) {
-        let Some(Detached { f, tracker }) = Arc::into_inner(self) else {
-            return;
-        };
+        let Some(f) = self.take() else { return };
         drop(f);
-        if let Some(t) = &tracker {
+        if let Some(t) = &self.tracker {
             t.exit(Some(&Error::Terminated));
         }
+    }
+
+    fn loan(&self) -> &Loan {
+        &self.loan
     }
 }

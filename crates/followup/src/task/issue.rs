@@ -25,10 +25,10 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    engine.admit(engine.on_own_worker())?;
+    let ticket = engine.admit_follow_up()?;
     let tracker = tracker.or_else(context::current_tracker);
     let task = Arc::new(Task::runnable((), move |()| Ok(f()), callbacks, tracker));
-    engine.schedule(task.clone());
+    engine.schedule_follow_up(task.clone(), ticket);
     Ok(AsyncResult::new(task, Arc::clone(engine)))
 }
 
@@ -38,9 +38,9 @@ pub(crate) fn issue_detached<F>(engine: &Engine, f: F, tracker: Option<Arc<Track
 where
     F: FnOnce() + Send + 'static,
 {
-    engine.admit(engine.on_own_worker())?;
+    let ticket = engine.admit_follow_up()?;
     let tracker = tracker.or_else(context::current_tracker);
-    engine.schedule(Arc::new(Detached::new(f, tracker)));
+    engine.schedule_follow_up(Arc::new(Detached::new(f, tracker)), ticket);
     Ok(())
 }
 
