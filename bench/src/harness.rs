@@ -389,6 +389,8 @@ pub fn calibrate_sleep(samples: usize) -> f64 {
 pub enum Json {
     /// `null`
     Null,
+    /// `true` or `false`.
+    Bool(bool),
     /// A number (non-finite numbers are written as `null`).
     Num(f64),
     /// A string.
@@ -416,6 +418,7 @@ impl Json {
         let end = "  ".repeat(indent);
         match self {
             Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Json::Num(n) if n.is_finite() => {
                 let _ = write!(out, "{n}");
             }
@@ -476,7 +479,7 @@ pub fn table_json(t: &Table) -> Json {
         .iter()
         .map(|r| {
             let mut pairs = vec![("peer", Json::str(&r.peer))];
-            pairs.push(("followup", Json::Num(if r.followup { 1.0 } else { 0.0 })));
+            pairs.push(("followup", Json::Bool(r.followup)));
             match r.stats {
                 Some(s) => {
                     pairs.push(("median", Json::Num(s.median)));

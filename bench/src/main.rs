@@ -550,10 +550,7 @@ fn main() {
                                 ("row", Json::str(&b.row)),
                                 ("ratio", Json::Num(b.ratio)),
                                 ("bar", Json::str(b.bar)),
-                                (
-                                    "met",
-                                    Json::Num(if b.met == Some(true) { 1.0 } else { 0.0 }),
-                                ),
+                                ("met", b.met.map_or(Json::Null, Json::Bool)),
                             ])
                         })
                         .collect(),
