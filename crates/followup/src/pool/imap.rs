@@ -254,7 +254,15 @@ impl<'a, T: Send + 'static> Stream<'a, T> {
 
     /// Issues chunks until `window` are in flight or the input ends.
     fn top_up(&mut self) {
-        while self.holds_admission && self.issued - self.received < self.window {
+        // A chunk counts against the window until it is handed to the consumer: for an
+        // ordered stream that includes chunks parked behind a slow earlier one, so a single
+        // straggler cannot make the reorder buffer grow without bound.
+        let handed_out = if self.ordered {
+            self.next_chunk
+        } else {
+            self.received
+        };
+        while self.holds_admission && self.issued - handed_out < self.window {
             let fed = self.feeder.feed(&self.engine, self.issued);
             if fed.issued {
                 self.issued += 1;
@@ -501,5 +509,44 @@ mod tests {
             pool.join().unwrap();
             assert_eq!(it.map(Result::unwrap).sum::<u32>(), 45);
         });
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use crate::{ImapOptions, ThreadPool};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_slow_head_item_does_not_let_ordered_imap_read_ahead_without_bound() {
+        let pool = ThreadPool::with_workers(2).unwrap();
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let p = Arc::clone(&pulled);
+        let input = (0..100_000u32).inspect(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        });
+        let opts = ImapOptions::new().chunksize(4).window(3);
+        let mut it = pool
+            .imap_with(
+                |x: u32| {
+                    if x == 0 {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    x
+                },
+                input,
+                opts,
+            )
+            .unwrap();
+        assert_eq!(it.next_timeout(Duration::from_secs(30)), Some(Ok(0)));
+        // While item 0 was slow, at most `window` chunks (plus one partial pull) were read.
+        assert!(
+            pulled.load(Ordering::SeqCst) <= 4 * 4,
+            "pulled {}",
+            pulled.load(Ordering::SeqCst)
+        );
+        drop(it);
     }
 }

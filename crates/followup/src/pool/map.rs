@@ -103,8 +103,9 @@ struct MapJob<A, T, F> {
     f: F,
     chunksize: usize,
     len: usize,
-    /// One slot per chunk, filled as chunks finish.
-    slots: Mutex<Vec<Option<Vec<Result<T>>>>>,
+    /// One slot per chunk, filled with its values as chunks finish. Errors are not stored:
+    /// only the lowest failing index matters, and it is kept in `first_error`.
+    slots: Mutex<Vec<Option<Vec<T>>>>,
     remaining: AtomicUsize,
     /// Lowest failing input index and its error (deterministic, unlike Python's first-arrived).
     first_error: Mutex<Option<(usize, Error)>>,
@@ -128,7 +129,7 @@ where
 
     fn run_chunk(&self, chunk: usize, items: Vec<A>) {
         let start = chunk * self.chunksize;
-        let mut results = Vec::with_capacity(items.len());
+        let mut values = Vec::with_capacity(items.len());
         for (k, item) in items.into_iter().enumerate() {
             let mut r =
                 catch_unwind(AssertUnwindSafe(|| (self.f)(item))).map_err(|p| Error::Panicked {
@@ -141,12 +142,12 @@ where
                     });
                 }
             }
-            if let Err(e) = &r {
-                self.note_error(start + k, e);
+            match r {
+                Ok(v) => values.push(v),
+                Err(e) => self.note_error(start + k, &e),
             }
-            results.push(r);
         }
-        lock(&self.slots)[chunk] = Some(results);
+        lock(&self.slots)[chunk] = Some(values);
         self.chunk_done();
     }
 
@@ -168,7 +169,7 @@ where
             None => {
                 let mut all = Vec::with_capacity(self.len);
                 for slot in lock(&self.slots).iter_mut() {
-                    all.extend(slot.take().into_iter().flatten().filter_map(Result::ok));
+                    all.extend(slot.take().into_iter().flatten());
                 }
                 Ok(all)
             }
@@ -238,7 +239,7 @@ impl ThreadPool {
             ));
         }
         let engine = self.engine();
-        let mut items: Vec<A> = catch_unwind(AssertUnwindSafe(|| items.into_iter().collect()))
+        let items: Vec<A> = catch_unwind(AssertUnwindSafe(|| items.into_iter().collect()))
             .map_err(|p| Error::InputPanicked {
                 message: panic_message(&*p),
             })?;
@@ -267,12 +268,9 @@ impl ThreadPool {
         if chunks == 0 {
             job.finish();
         }
-        // Chunks are cut from the back so each `split_off` moves only one chunk.
-        let mut pending = Vec::with_capacity(chunks);
-        for chunk in (0..chunks).rev() {
-            pending.push((chunk, items.split_off(chunk * chunksize)));
-        }
-        for (chunk, part) in pending.into_iter().rev() {
+        let mut items = items.into_iter();
+        for chunk in 0..chunks {
+            let part: Vec<A> = items.by_ref().take(chunksize).collect();
             if let Err(e) = engine.admit(true) {
                 job.fail_chunk(chunk, &e);
                 continue;
