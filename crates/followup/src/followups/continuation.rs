@@ -11,7 +11,7 @@ use super::timer;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
 use crate::task::core::Promise;
-use crate::task::issue::chain;
+use crate::task::issue::{chain, chain_ok};
 use crate::task::AsyncResult;
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,7 @@ impl<T: Send + 'static> AsyncResult<T> {
         U: Send + 'static,
         F: FnOnce(T) -> U + Send + 'static,
     {
-        chain(self, move |r| r.map(f))
+        chain_ok(self, move |v| Ok(f(v)))
     }
 
     /// Runs `f` with the outcome, success or error, as a follow-up task (Java's `handle`).
@@ -100,8 +100,8 @@ impl<T: Send + 'static> AsyncResult<T> {
         let engine = Arc::clone(&self.engine);
         let promise: Arc<Promise<U>> = Arc::new(Promise::new(self.inner.tracker()));
         let fulfil = Arc::clone(&promise);
-        let step = chain(self, move |r: Result<T>| {
-            match r.and_then(|v| f(v).into_async_result()) {
+        let step = chain_ok(self, move |v: T| {
+            match f(v).into_async_result() {
                 Ok(inner) => {
                     let forward = Arc::clone(&fulfil);
                     inner.inner.cell().set_next(Box::new(move |outcome| {
@@ -114,7 +114,8 @@ impl<T: Send + 'static> AsyncResult<T> {
             }
             Ok(())
         });
-        // If the step itself was refused (pool closed from outside) or cancelled, say so.
+        // A failed parent skips the step: its error (or a refusal, or a cancellation of the
+        // step) reaches the promise here.
         let on_step = Arc::clone(&promise);
         step.inner.cell().set_next(Box::new(move |r: Result<()>| {
             if let Err(e) = r {
@@ -141,9 +142,7 @@ impl<T: Send + 'static> AsyncResult<T> {
         P: FnOnce(&T) -> bool + Send + 'static,
         F: FnOnce(T) -> U + Send + 'static,
     {
-        chain(self, move |r| {
-            r.map(|v| if test(&v) { Some(f(v)) } else { None })
-        })
+        chain_ok(self, move |v| Ok(if test(&v) { Some(f(v)) } else { None }))
     }
 
     /// A deadline on the work itself (not on waiting for it): if it has not finished within
@@ -175,5 +174,41 @@ impl<T: Send + 'static> AsyncResult<T> {
             }
         });
         AsyncResult::new(promise, engine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Error, ThreadPool};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn cancelling_the_root_of_a_million_step_chain_resolves_it_without_a_worker_or_deep_stack() {
+        let pool = ThreadPool::with_workers(1).unwrap();
+        let (release, gate) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel::<()>();
+        // Occupy the only worker, so nothing below can run on the pool.
+        let blocker = pool
+            .apply_async(move || {
+                started_tx.send(()).unwrap();
+                gate.recv_timeout(Duration::from_secs(30)).ok();
+            })
+            .unwrap();
+        started.recv_timeout(Duration::from_secs(30)).unwrap();
+        let root = pool.apply_async(|| 0u64).unwrap();
+        let cancel = root.canceller();
+        let mut h = root;
+        for _ in 0..1_000_000 {
+            h = h.map(|x| x + 1);
+        }
+        assert!(cancel.cancel());
+        let mut h = h;
+        assert_eq!(
+            h.get_timeout(Duration::from_secs(30)),
+            Err(Error::Cancelled)
+        );
+        release.send(()).unwrap();
+        blocker.get().unwrap();
     }
 }

@@ -87,6 +87,14 @@ where
         self.cell.make_runnable()
     }
 
+    /// Resolves a continuation that is still waiting with its parent's `error`, without
+    /// running it (a success-only step whose parent failed).
+    pub(crate) fn skip(&self, error: Error) {
+        if self.cell.claim_waiting() {
+            self.give_up(error);
+        }
+    }
+
     /// Runs the claimed task on this thread: closure, callbacks, then publication.
     fn execute(&self) {
         // SAFETY: only the claimer gets here (see the type's docs).

@@ -10,6 +10,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 /// Issues `f` as a new task. Work issued on one of the pool's own workers is a follow-up and
@@ -70,6 +71,28 @@ where
     U: Send + 'static,
     F: FnOnce(Result<T>) -> Result<U> + Send + 'static,
 {
+    chain_inner(parent, f, false)
+}
+
+/// Like [`chain`] for a success-only step (`map`, `when`, `and_then`): `f` gets the value, and
+/// a parent error (a cancellation, say) resolves the step at once with that error, without
+/// waiting for a worker, since no user code needs to run for it. Resolutions that cascade
+/// down a chain go through a thread-local trampoline, so any length uses constant stack.
+pub(crate) fn chain_ok<T, U, F>(parent: AsyncResult<T>, f: F) -> AsyncResult<U>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: FnOnce(T) -> Result<U> + Send + 'static,
+{
+    chain_inner(parent, move |r: Result<T>| r.and_then(f), true)
+}
+
+fn chain_inner<T, U, F>(parent: AsyncResult<T>, f: F, errors_skip: bool) -> AsyncResult<U>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: FnOnce(Result<T>) -> Result<U> + Send + 'static,
+{
     let AsyncResult { inner, engine } = parent;
     if let Err(e) = engine.admit(engine.on_own_worker()) {
         return AsyncResult::resolved(Err(e), engine);
@@ -77,15 +100,46 @@ where
     let tracker = inner.tracker().or_else(context::current_tracker);
     let child = Arc::new(Task::waiting(f, tracker));
     let (to_deliver, engine2) = (Arc::clone(&child), Arc::clone(&engine));
-    inner.cell().set_next(Box::new(move |outcome| {
-        if to_deliver.deliver(outcome) {
-            engine2.schedule(to_deliver);
-        } else {
-            // Cancelled while waiting: it was resolved then; only its count is left to settle.
-            engine2.finish_one();
-        }
-    }));
+    inner
+        .cell()
+        .set_next(Box::new(move |outcome| match outcome {
+            Err(e) if errors_skip => trampoline(Box::new(move || {
+                to_deliver.skip(e);
+                engine2.finish_one();
+            })),
+            outcome => {
+                if to_deliver.deliver(outcome) {
+                    engine2.schedule(to_deliver);
+                } else {
+                    // Cancelled while waiting: it was resolved then; only its count is left.
+                    engine2.finish_one();
+                }
+            }
+        }));
     AsyncResult::new(child, engine)
+}
+
+/// Runs `step` now, or, if this thread is already inside a trampolined step, after it: a
+/// cascade of resolutions becomes a loop instead of a recursion.
+fn trampoline(step: Box<dyn FnOnce()>) {
+    thread_local! {
+        static QUEUE: RefCell<Option<Vec<Box<dyn FnOnce()>>>> = const { RefCell::new(None) };
+    }
+    let nested = QUEUE.with(|q| match q.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.push(step);
+            None
+        }
+        None => Some(step),
+    });
+    let Some(first) = nested else { return };
+    QUEUE.with(|q| *q.borrow_mut() = Some(Vec::new()));
+    let mut next = Some(first);
+    while let Some(step) = next {
+        step();
+        next = QUEUE.with(|q| q.borrow_mut().as_mut().and_then(Vec::pop));
+    }
+    QUEUE.with(|q| *q.borrow_mut() = None);
 }
 
 /// Receives from a result channel; on a worker of `engine`, runs other queued work while
