@@ -119,11 +119,14 @@ where
     AsyncResult::new(child, engine)
 }
 
+/// A deferred resolution step.
+type Step = Box<dyn FnOnce()>;
+
 /// Runs `step` now, or, if this thread is already inside a trampolined step, after it: a
 /// cascade of resolutions becomes a loop instead of a recursion.
-fn trampoline(step: Box<dyn FnOnce()>) {
+fn trampoline(step: Step) {
     thread_local! {
-        static QUEUE: RefCell<Option<Vec<Box<dyn FnOnce()>>>> = const { RefCell::new(None) };
+        static QUEUE: RefCell<Option<Vec<Step>>> = const { RefCell::new(None) };
     }
     let nested = QUEUE.with(|q| match q.borrow_mut().as_mut() {
         Some(queue) => {
