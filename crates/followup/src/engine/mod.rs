@@ -29,6 +29,26 @@ use std::time::{Duration, Instant};
 pub(crate) use worker::with_current_engine;
 use worker::{run_worker, with_worker_of, WorkerLocal};
 
+/// A counted reference to an engine, held by result handles and continuations. Made on a
+/// worker, it counts on that worker's own shard, so handles created and dropped there never
+/// write the engine's shared reference count (a cache line every worker would fight over).
+#[derive(Clone)]
+pub(crate) enum EngineRef {
+    Shared(Arc<Engine>),
+    Shard(Arc<Arc<Engine>>),
+}
+
+impl std::ops::Deref for EngineRef {
+    type Target = Arc<Engine>;
+
+    fn deref(&self) -> &Arc<Engine> {
+        match self {
+            EngineRef::Shared(e) => e,
+            EngineRef::Shard(s) => s,
+        }
+    }
+}
+
 /// How a follow-up was admitted: with a unit of its own, or inheriting the running job's.
 #[must_use]
 pub(crate) enum Ticket {
@@ -139,6 +159,14 @@ impl Engine {
             return Err(e);
         }
         Ok(engine)
+    }
+
+    /// A reference for a result handle: the current worker's shard, if on one of ours.
+    pub(crate) fn handle_ref(self: &Arc<Self>) -> EngineRef {
+        with_worker_of(self, |w| match w {
+            Some(w) => EngineRef::Shard(Arc::clone(&w.shard)),
+            None => EngineRef::Shared(Arc::clone(self)),
+        })
     }
 
     /// Number of worker threads.

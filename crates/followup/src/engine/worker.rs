@@ -40,6 +40,8 @@ const SPIN_ROUNDS: u32 = 8;
 /// What one worker thread owns. Lives on the worker's stack; only that thread touches it.
 pub(crate) struct WorkerLocal {
     pub(crate) engine: Arc<Engine>,
+    /// This worker's own counted reference to the engine, for handles made here.
+    pub(crate) shard: Arc<Arc<Engine>>,
     pub(crate) index: usize,
     deque: Deque<JobRef>,
     own_stealer: Stealer<JobRef>,
@@ -79,6 +81,7 @@ impl WorkerLocal {
     pub(crate) fn new(engine: Arc<Engine>, index: usize, deque: Deque<JobRef>) -> WorkerLocal {
         let own_stealer = deque.stealer();
         WorkerLocal {
+            shard: Arc::new(Arc::clone(&engine)),
             engine,
             index,
             deque,

@@ -97,7 +97,7 @@ impl<T: Send + 'static> AsyncResult<T> {
         R: IntoAsyncResult<U>,
         F: FnOnce(T) -> R + Send + 'static,
     {
-        let engine = Arc::clone(&self.engine);
+        let engine = self.engine.clone();
         let promise: Arc<Promise<U>> = Arc::new(Promise::new(self.inner.tracker()));
         let fulfil = Arc::clone(&promise);
         let step = chain_ok(self, move |v: T| {
@@ -161,7 +161,7 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// assert_eq!(h.get(), Err(followup::Error::DeadlineExceeded));
     /// ```
     pub fn timeout(self, limit: Duration) -> AsyncResult<T> {
-        let engine = Arc::clone(&self.engine);
+        let engine = self.engine.clone();
         let promise: Arc<Promise<T>> = Arc::new(Promise::new(self.inner.tracker()));
         let (on_time, late) = (Arc::clone(&promise), Arc::clone(&promise));
         let source = self.canceller();

@@ -37,9 +37,8 @@ where
     T: Send + 'static,
     R: Send + 'static,
 {
-    let engine = Arc::clone(engine);
     if handles.is_empty() {
-        return AsyncResult::resolved(on_empty(), engine);
+        return AsyncResult::resolved(on_empty(), engine.handle_ref());
     }
     let promise = Arc::new(Promise::new(None));
     let shared = Arc::new(FanIn {
@@ -55,7 +54,7 @@ where
             .cell()
             .set_next(Box::new(move |outcome| on_outcome(&shared, i, outcome)));
     }
-    AsyncResult::new(promise, engine)
+    AsyncResult::new(promise, engine.handle_ref())
 }
 
 /// Stores outcome `i`; returns every outcome, in order, if it was the last.

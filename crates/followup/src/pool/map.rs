@@ -288,7 +288,7 @@ impl ThreadPool {
             );
         }
         engine.finish_one();
-        Ok(AsyncResult::new(promise, Arc::clone(engine)))
+        Ok(AsyncResult::new(promise, engine.handle_ref()))
     }
 }
 

@@ -4,7 +4,7 @@ use super::cell::Taken;
 use super::context;
 use super::core::Promise;
 use super::Completion;
-use crate::engine::Engine;
+use crate::engine::EngineRef;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
 use std::fmt;
@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 #[must_use = "dropping an AsyncResult detaches the task; keep it to get the result"]
 pub struct AsyncResult<T> {
     pub(crate) inner: Arc<dyn Completion<T>>,
-    pub(crate) engine: Arc<Engine>,
+    pub(crate) engine: EngineRef,
 }
 
 impl<T> fmt::Debug for AsyncResult<T> {
@@ -57,12 +57,12 @@ impl<T> fmt::Debug for AsyncResult<T> {
 }
 
 impl<T: Send + 'static> AsyncResult<T> {
-    pub(crate) fn new(inner: Arc<dyn Completion<T>>, engine: Arc<Engine>) -> Self {
+    pub(crate) fn new(inner: Arc<dyn Completion<T>>, engine: EngineRef) -> Self {
         AsyncResult { inner, engine }
     }
 
     /// A handle that is already resolved with `outcome`.
-    pub(crate) fn resolved(outcome: Result<T>, engine: Arc<Engine>) -> Self {
+    pub(crate) fn resolved(outcome: Result<T>, engine: EngineRef) -> Self {
         AsyncResult::new(Arc::new(Promise::resolved(outcome)), engine)
     }
 

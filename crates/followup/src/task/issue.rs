@@ -30,7 +30,7 @@ where
     let tracker = tracker.or_else(context::current_tracker);
     let task = Arc::new(Task::runnable((), move |()| Ok(f()), callbacks, tracker));
     engine.schedule_follow_up(task.clone(), ticket);
-    Ok(AsyncResult::new(task, Arc::clone(engine)))
+    Ok(AsyncResult::new(task, engine.handle_ref()))
 }
 
 /// Issues `f` without a handle: no result cell is ever read, and no reference to the engine
@@ -99,7 +99,7 @@ where
     }
     let tracker = inner.tracker().or_else(context::current_tracker);
     let child = Arc::new(Task::waiting(f, tracker));
-    let (to_deliver, engine2) = (Arc::clone(&child), Arc::clone(&engine));
+    let (to_deliver, engine2) = (Arc::clone(&child), engine.clone());
     inner
         .cell()
         .set_next(Box::new(move |outcome| match outcome {
