@@ -35,8 +35,12 @@ use worker::{run_worker, with_worker_of, WorkerLocal};
 #[derive(Clone)]
 pub(crate) enum EngineRef {
     Shared(Arc<Engine>),
-    Shard(Arc<Arc<Engine>>),
+    Shard(Arc<Shard>),
 }
+
+/// One worker's own counted reference to the engine (the extra indirection is the point: its
+/// reference count lives on a cache line only that worker usually writes).
+pub(crate) struct Shard(pub(crate) Arc<Engine>);
 
 impl std::ops::Deref for EngineRef {
     type Target = Arc<Engine>;
@@ -44,7 +48,7 @@ impl std::ops::Deref for EngineRef {
     fn deref(&self) -> &Arc<Engine> {
         match self {
             EngineRef::Shared(e) => e,
-            EngineRef::Shard(s) => s,
+            EngineRef::Shard(s) => &s.0,
         }
     }
 }

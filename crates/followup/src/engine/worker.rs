@@ -41,7 +41,7 @@ const SPIN_ROUNDS: u32 = 8;
 pub(crate) struct WorkerLocal {
     pub(crate) engine: Arc<Engine>,
     /// This worker's own counted reference to the engine, for handles made here.
-    pub(crate) shard: Arc<Arc<Engine>>,
+    pub(crate) shard: Arc<super::Shard>,
     pub(crate) index: usize,
     deque: Deque<JobRef>,
     own_stealer: Stealer<JobRef>,
@@ -81,7 +81,7 @@ impl WorkerLocal {
     pub(crate) fn new(engine: Arc<Engine>, index: usize, deque: Deque<JobRef>) -> WorkerLocal {
         let own_stealer = deque.stealer();
         WorkerLocal {
-            shard: Arc::new(Arc::clone(&engine)),
+            shard: Arc::new(super::Shard(Arc::clone(&engine))),
             engine,
             index,
             deque,
