@@ -36,29 +36,46 @@ mod seq_cst {
 
     macro_rules! atomic {
         ($name:ident, $t:ty $(, $int:ident)?) => {
+            /// The loom atomic is created on first use, so that `new` can be `const` (as
+            /// `task::core`'s `static NEVER_CANCELLED` needs; loom's own atomics have no
+            /// `const` constructor). Two rules follow for the models: the first access to
+            /// each atomic must happen-before every other one (a model touches what it builds
+            /// before sharing it, or loom reports a causality violation), and a `static` of
+            /// this type must not be used by a model (its loom atomic would outlive the
+            /// execution that created it).
             #[derive(Debug)]
-            pub(crate) struct $name(loom::sync::atomic::$name);
+            pub(crate) struct $name {
+                init: $t,
+                inner: std::sync::OnceLock<loom::sync::atomic::$name>,
+            }
 
             #[allow(dead_code)]
             impl $name {
-                pub(crate) fn new(v: $t) -> Self {
-                    Self(loom::sync::atomic::$name::new(v))
+                pub(crate) const fn new(v: $t) -> Self {
+                    Self {
+                        init: v,
+                        inner: std::sync::OnceLock::new(),
+                    }
+                }
+                fn get(&self) -> &loom::sync::atomic::$name {
+                    self.inner
+                        .get_or_init(|| loom::sync::atomic::$name::new(self.init))
                 }
                 pub(crate) fn load(&self, order: Ordering) -> $t {
                     lead(order);
-                    self.0.load(order)
+                    self.get().load(order)
                 }
                 pub(crate) fn store(&self, v: $t, order: Ordering) {
                     lead(order);
-                    self.0.store(v, order)
+                    self.get().store(v, order)
                 }
                 pub(crate) fn swap(&self, v: $t, order: Ordering) -> $t {
                     lead(order);
-                    self.0.swap(v, order)
+                    self.get().swap(v, order)
                 }
                 pub(crate) fn fetch_or(&self, v: $t, order: Ordering) -> $t {
                     lead(order);
-                    self.0.fetch_or(v, order)
+                    self.get().fetch_or(v, order)
                 }
                 pub(crate) fn compare_exchange(
                     &self,
@@ -68,17 +85,17 @@ mod seq_cst {
                     failure: Ordering,
                 ) -> Result<$t, $t> {
                     lead(success);
-                    self.0.compare_exchange(current, new, success, failure)
+                    self.get().compare_exchange(current, new, success, failure)
                 }
                 $(
                 pub(crate) fn fetch_add(&self, v: $t, order: Ordering) -> $t {
                     let _ = stringify!($int);
                     lead(order);
-                    self.0.fetch_add(v, order)
+                    self.get().fetch_add(v, order)
                 }
                 pub(crate) fn fetch_sub(&self, v: $t, order: Ordering) -> $t {
                     lead(order);
-                    self.0.fetch_sub(v, order)
+                    self.get().fetch_sub(v, order)
                 }
                 )?
             }
