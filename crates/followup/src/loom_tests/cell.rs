@@ -397,3 +397,43 @@ fn promise_fulfil_races_deadline_and_cancel() {
         census.assert_balanced("promise");
     });
 }
+
+/// A failed parent resolving its success-only step at once (`Task::skip`: WAITING -> CLAIMED,
+/// as `issue::chain_ok` does) racing cancel() on the step's handle, with a continuation of the
+/// step registered meanwhile: exactly one resolves it, the continuation hears once, and the
+/// step's closure never runs.
+#[test]
+fn skip_races_cancel_of_waiting_continuation() {
+    model(|| {
+        let ran = Count::default();
+        let r2 = ran.clone();
+        let step = Arc::new(Task::waiting(
+            move |input: Outcome| {
+                r2.bump();
+                input
+            },
+            None,
+        ));
+        assert!(!step.cell().is_done()); // first touch (see `crate::sync::seq_cst`)
+        let seen = Seen::default();
+        let parent = {
+            let s = Arc::clone(&step);
+            thread::spawn(move || s.skip(Error::Terminated))
+        };
+        let canceller = {
+            let s = Arc::clone(&step);
+            thread::spawn(move || Completion::cancel(&*s))
+        };
+        step.cell().set_next(seen.continuation());
+        parent.join().unwrap();
+        let cancelled = canceller.join().unwrap();
+        assert_eq!(ran.get(), 0, "a skipped or cancelled step must not run");
+        assert_eq!(
+            seen.calls.get(),
+            1,
+            "the outcome must be delivered exactly once"
+        );
+        assert_eq!(seen.cancelled.get(), usize::from(cancelled));
+        assert_eq!(seen.terminated.get(), usize::from(!cancelled));
+    });
+}

@@ -7,9 +7,11 @@
 //!   async waiters, cancel racing claim / inline run / terminate, delivery racing cancel.
 //! - [`tracker`]: task-group counting (`task::tracker::Tracker`), also through real tasks.
 //! - [`lifecycle`]: the close/join quiescence counter (`engine::lifecycle::Lifecycle`).
+//! - [`loan`]: a job's first follow-up borrowing its unit of that counter (`engine::job::Loan`).
 //! - [`sleep`]: the worker sleep/wake protocol (`engine::sleep::Sleep`).
 //!
-//! `engine::lifecycle` and `engine::sleep` are private to `engine`, so their very source files
+//! `engine::lifecycle`, `engine::sleep` and `engine::job` are private to `engine`, so their very
+//! source files
 //! are compiled a second time here with `#[path]`: the models run the real code, not a copy.
 //! What *is* a copy is the worker loop around `Sleep` (`engine::worker::run_worker`, which
 //! needs crossbeam's deques); `sleep.rs` says how it maps onto the original.
@@ -17,6 +19,9 @@
 //! Under `--cfg loom`, `crate::sync` gives loom's atomics, mutexes and condvars (but std's
 //! `Arc`: see there), so every synchronisation point of the modelled code is explored.
 
+#[path = "../engine/job.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod engine_job;
 #[path = "../engine/lifecycle.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod engine_lifecycle;
@@ -26,6 +31,7 @@ mod engine_sleep;
 
 mod cell;
 mod lifecycle;
+mod loan;
 mod sleep;
 mod tracker;
 
