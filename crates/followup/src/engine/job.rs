@@ -43,15 +43,19 @@ impl Loan {
         self.0.store(PENDING, Ordering::Relaxed);
     }
 
-    /// The job is about to run or be abandoned: true if the caller must count a unit in for
-    /// it now, because its issuer is still running.
+    /// True while the job borrows the unit of an issuer that has not finished.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.0.load(Ordering::Acquire) == PENDING
+    }
+
+    /// Takes the loan over: true if this call turned it into an own unit (the caller must
+    /// have counted that unit in *before*, so the counter cannot touch zero in between);
+    /// false if the issuer settled first and the job already holds its unit.
     #[must_use]
     pub(crate) fn claim(&self) -> bool {
-        self.0.load(Ordering::Acquire) == PENDING
-            && self
-                .0
-                .compare_exchange(PENDING, OWN, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+        self.0
+            .compare_exchange(PENDING, OWN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// The issuer finished: true if its unit passed to the job (so the issuer must not count

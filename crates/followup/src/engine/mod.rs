@@ -232,10 +232,19 @@ impl Engine {
         self.schedule(job);
     }
 
-    /// Counts a unit in for a job that borrowed its issuer's unit and is reached while the
-    /// issuer still runs (see `Loan::claim`).
-    pub(crate) fn count_in(&self) {
-        self.lifecycle.count_in();
+    /// Makes sure a job about to run or be abandoned holds a unit of its own: if it still
+    /// borrows from an issuer that has not finished, count a unit in first and then take the
+    /// loan over; if the issuer settled in between, the job has its unit and ours goes back.
+    /// (Counting in *after* the takeover would let the issuer count its own unit out first,
+    /// and the counter touch zero while this job is about to run: loom model
+    /// `loan::loaned_unit_keeps_join_waiting`.)
+    pub(crate) fn ensure_unit(&self, job: &JobRef) {
+        if job.loan().is_pending() {
+            self.lifecycle.count_in();
+            if !job.loan().claim() {
+                self.finish_one();
+            }
+        }
     }
 
     /// Queues an admitted job: on the local deque when called on one of our workers, on the
@@ -340,9 +349,7 @@ impl Engine {
         }
         let mut next = Some(job);
         while let Some(job) = next {
-            if job.loan().claim() {
-                self.count_in();
-            }
+            self.ensure_unit(&job);
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.abandon()));
             self.finish_one();
             next = PENDING.with(|p| p.borrow_mut().as_mut().and_then(Vec::pop));

@@ -65,11 +65,6 @@ impl<P: Park> Sleep<P> {
         }
     }
 
-    /// A cheap, unfenced hint: is some worker asleep while none is searching?
-    pub(crate) fn could_wake(&self) -> bool {
-        self.sleepers.load(Ordering::Relaxed) > 0 && self.searching.load(Ordering::Relaxed) == 0
-    }
-
     /// A worker starts searching for work.
     pub(crate) fn start_searching(&self) {
         self.searching.fetch_add(1, Ordering::SeqCst);

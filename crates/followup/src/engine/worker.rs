@@ -3,7 +3,8 @@
 //!
 //! # Scheduling order
 //! The local deque is LIFO: a follow-up issued by a running job is pushed on top and runs next
-//! on the same worker, cache-hot, without waking anyone (the seed's follow-up path). Idle
+//! on the same worker, cache-hot (the seed's follow-up path); a sleeping sibling is woken so it
+//! can steal it should the issuer keep running or block. Idle
 //! workers steal from the bottom (oldest first). Two fairness bounds keep old work moving:
 //! every [`INJECTOR_EVERY`] jobs the worker looks at the shared injector first, and every
 //! [`OLDEST_EVERY`] jobs it takes its own oldest local job instead of the newest, so an endless
@@ -93,17 +94,16 @@ impl WorkerLocal {
         }
     }
 
-    /// Pushes a job issued on this worker. It runs next here; a sleeping sibling is woken only
-    /// when there is more local work than this worker will take next (fan-out), so a plain
-    /// follow-up costs a deque push and nothing else.
+    /// Pushes a job issued on this worker. It runs next here unless a sibling steals it
+    /// first; when nobody sleeps (a busy pool) that costs a deque push, a fence and two loads.
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
-        // No lost wake-up is possible here (this worker will run the job itself), so the
-        // cheap checks come first and the deque's shared indices are read only if someone
-        // could be woken.
-        if self.engine.sleep.could_wake() && self.deque.len() > 1 {
-            self.engine.sleep.notify_one();
-        }
+        // Wake a sleeping sibling (if none is searching) even for a single follow-up: the
+        // issuing task may go on to block until that follow-up has run (on a channel, say),
+        // and then only another worker can run it (rayon wakes on every push for the same
+        // reason). `notify_one` fences before it reads the sleep counters, so a sibling that
+        // is going to sleep either sees this push or is seen (the protocol in `sleep`).
+        self.engine.sleep.notify_one();
     }
 
     /// Finds the next job: local newest, with the fairness bounds above, then the injector,
@@ -203,9 +203,7 @@ impl WorkerLocal {
     /// Runs one job (or abandons it when the pool was terminated) and settles its unit.
     pub(crate) fn execute(&self, job: JobRef) {
         let engine = &self.engine;
-        if job.loan().claim() {
-            engine.count_in();
-        }
+        engine.ensure_unit(&job);
         let outer_in_job = self.in_job.replace(true);
         let outer_lent = self.lent.replace(false);
         let outer_borrower = self.borrower.take();

@@ -101,7 +101,8 @@ where
     fn feed(&mut self, engine: &Arc<Engine>, chunk: usize) -> Fed {
         let (feeder, tx) = self;
         let chunksize = feeder.chunksize;
-        let mut items = Vec::with_capacity(chunksize);
+        // Grow as items arrive: a huge chunk size must not mean a huge allocation up front.
+        let mut items = Vec::with_capacity(chunksize.min(MAX_DEFAULT_CHUNK));
         let pulled = catch_unwind(AssertUnwindSafe(|| {
             while items.len() < chunksize {
                 match feeder.input.next() {

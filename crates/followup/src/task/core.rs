@@ -17,10 +17,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 ///
 /// # Safety argument for the `UnsafeCell`s
 /// `input` is written once by the parent (`deliver`) *before* the WAITING -> QUEUED CAS
-/// (AcqRel) that makes the task claimable, and never again. `work` and `input` are read (taken)
-/// only by the thread that won `Cell::claim`/`request_cancel`/`claim_waiting` (an AcqRel CAS
-/// that succeeds for exactly one thread, after the write above). So no two threads ever touch
-/// them at once, and the claimer sees the parent's write.
+/// (AcqRel) that makes the task claimable, and read only by `execute`, after a claim from
+/// QUEUED (so after that write); a cancel that claims from WAITING never touches it, and if it
+/// wins, `deliver` takes its input back itself. `work` is taken only by the thread that won
+/// `Cell::claim`/`request_cancel`/`claim_waiting` (an AcqRel CAS that succeeds for exactly one
+/// thread). So no two threads ever touch either at once.
 pub(crate) struct Task<I, T, F> {
     cell: Cell<T>,
     input: UnsafeCell<Option<I>>,
@@ -79,12 +80,17 @@ where
         if self.cell.cancel_requested() || self.cell.is_done() {
             return false;
         }
-        // SAFETY: the task is WAITING, so nobody can have claimed it via `claim` (which needs
-        // QUEUED) and no one else delivers (one parent, one continuation). A concurrent
-        // `request_cancel` or `claim_waiting` only touches `work`, never `input`, and the CAS
-        // below publishes this write to the eventual claimer.
+        // SAFETY: `input` is read only by `execute`, which runs after a claim from QUEUED,
+        // i.e. after the CAS below; `give_up` (the path of a cancel that wins the claim from
+        // WAITING meanwhile) never touches it, and there is one parent, so one `deliver`.
         unsafe { *self.input.get() = Some(input) };
-        self.cell.make_runnable()
+        if self.cell.make_runnable() {
+            return true;
+        }
+        // Cancelled meanwhile: nobody will ever read the input, so take it back and drop it.
+        // SAFETY: as above; the failed CAS means no claim from QUEUED can ever happen.
+        drop(unsafe { (*self.input.get()).take() });
+        false
     }
 
     /// Resolves a continuation that is still waiting with its parent's `error`, without
@@ -134,10 +140,9 @@ where
 
     /// Resolves a claimed task without running it (cancelled, terminated).
     fn give_up(&self, error: Error) {
-        // SAFETY: only the claimer gets here.
+        // SAFETY: only the claimer gets here. `input` is left alone: a `deliver` may be
+        // writing it right now (see there); it is dropped with the task.
         let work = unsafe { (*self.work.get()).take() };
-        // SAFETY: as above.
-        drop(unsafe { (*self.input.get()).take() });
         let outcome = match work {
             Some((f, callbacks)) => {
                 drop(f);
