@@ -176,6 +176,12 @@ pub(crate) trait Park {
     type Unparker: Unpark + Clone;
     /// Blocks until the token is available, and consumes it.
     fn park(&self);
+    /// Like `park`, but returns after `timeout` at the latest (the idle tick). Under loom it
+    /// is `park`: a model must not be rescued by a timeout.
+    fn park_timeout(&self, timeout: std::time::Duration) {
+        let _ = timeout;
+        self.park();
+    }
     /// The unparker for this parker.
     fn unparker(&self) -> &Self::Unparker;
 }
@@ -190,6 +196,9 @@ impl Park for crossbeam_utils::sync::Parker {
     type Unparker = crossbeam_utils::sync::Unparker;
     fn park(&self) {
         crossbeam_utils::sync::Parker::park(self);
+    }
+    fn park_timeout(&self, timeout: std::time::Duration) {
+        crossbeam_utils::sync::Parker::park_timeout(self, timeout);
     }
     fn unparker(&self) -> &Self::Unparker {
         crossbeam_utils::sync::Parker::unparker(self)

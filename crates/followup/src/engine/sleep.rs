@@ -31,6 +31,7 @@
 use crate::sync::{fence, lock, AtomicUsize, Mutex, Ordering, Park, Unpark};
 use crossbeam_utils::sync::Parker;
 use crossbeam_utils::CachePadded;
+use std::time::Duration;
 
 /// Who is asleep, and how to wake them. `P` is crossbeam's `Parker`; the loom models plug in
 /// a loom-aware one (`crate::sync::Park`).
@@ -63,6 +64,12 @@ impl<P: Park> Sleep<P> {
             }),
             unparkers: parkers.iter().map(|p| p.unparker().clone()).collect(),
         }
+    }
+
+    /// A cheap hint for local pushes: is some worker asleep while none is searching? The
+    /// caller must issue a SeqCst fence after its push and before this (see `worker::push`).
+    pub(crate) fn could_wake(&self) -> bool {
+        self.sleepers.load(Ordering::Relaxed) > 0 && self.searching.load(Ordering::Relaxed) == 0
     }
 
     /// A worker starts searching for work.
@@ -104,9 +111,17 @@ impl<P: Park> Sleep<P> {
         }
     }
 
-    /// Parks worker `index` unless `recheck` (run after registering) finds a reason to stay up.
-    /// The caller must not be counted as searching; on return it is (by its waker, or here).
-    pub(crate) fn sleep(&self, index: usize, parker: &P, recheck: impl FnOnce() -> bool) {
+    /// Parks worker `index` unless `recheck` (run after registering) finds a reason to stay up,
+    /// for at most `tick` if given. The caller must not be counted as searching; on return it
+    /// is (by its waker, or here). Returns true if a notifier woke it, false if it woke by
+    /// itself (recheck, tick, spurious).
+    pub(crate) fn sleep(
+        &self,
+        index: usize,
+        parker: &P,
+        tick: Option<Duration>,
+        recheck: impl FnOnce() -> bool,
+    ) -> bool {
         {
             let mut idle = lock(&self.idle);
             idle.stack.push(index);
@@ -115,20 +130,25 @@ impl<P: Park> Sleep<P> {
         }
         fence(Ordering::SeqCst);
         if !recheck() {
-            parker.park();
+            match tick {
+                Some(t) => parker.park_timeout(t),
+                None => parker.park(),
+            }
         }
-        self.leave(index);
+        !self.leave(index)
     }
 
     /// Removes `index` from the idle set if a notifier has not already done so, and makes
-    /// sure it is counted as searching exactly once.
-    fn leave(&self, index: usize) {
+    /// sure it is counted as searching exactly once. True if it was still in the set.
+    fn leave(&self, index: usize) -> bool {
         let mut idle = lock(&self.idle);
-        if idle.member[index] {
+        let member = idle.member[index];
+        if member {
             idle.member[index] = false;
             idle.stack.retain(|&i| i != index);
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
             self.searching.fetch_add(1, Ordering::SeqCst);
         }
+        member
     }
 }

@@ -3,8 +3,7 @@
 //!
 //! # Scheduling order
 //! The local deque is LIFO: a follow-up issued by a running job is pushed on top and runs next
-//! on the same worker, cache-hot (the seed's follow-up path); a sleeping sibling is woken so it
-//! can steal it should the issuer keep running or block. Idle
+//! on the same worker, cache-hot, without waking anyone (the seed's follow-up path). Idle
 //! workers steal from the bottom (oldest first). Two fairness bounds keep old work moving:
 //! every [`INJECTOR_EVERY`] jobs the worker looks at the shared injector first, and every
 //! [`OLDEST_EVERY`] jobs it takes its own oldest local job instead of the newest, so an endless
@@ -26,7 +25,9 @@ use crossbeam_deque::{Steal, Stealer, Worker as Deque};
 use crossbeam_utils::sync::Parker;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Look at the injector first once every this many jobs (tokio's global-queue interval).
 const INJECTOR_EVERY: u32 = 61;
@@ -37,6 +38,13 @@ const OLDEST_EVERY: u32 = 31;
 const SEARCH_ROUNDS: u32 = 32;
 /// Of those, the first rounds spin; the rest yield the core.
 const SPIN_ROUNDS: u32 = 8;
+/// A sleeping worker wakes by itself after this long, looks for stealable work once, and
+/// sleeps again for twice as long, up to [`IDLE_TICK_MAX`]. This rescues a lone follow-up whose
+/// issuer blocks outside the pool (no wake-up is sent for a lone follow-up, see `push`), at
+/// the cost of a few wake-ups a second on an idle pool (about 0.05% of a core per worker).
+const IDLE_TICK_MIN: Duration = Duration::from_millis(1);
+/// The longest idle tick.
+const IDLE_TICK_MAX: Duration = Duration::from_millis(50);
 
 /// What one worker thread owns. Lives on the worker's stack; only that thread touches it.
 pub(crate) struct WorkerLocal {
@@ -94,16 +102,20 @@ impl WorkerLocal {
         }
     }
 
-    /// Pushes a job issued on this worker. It runs next here unless a sibling steals it
-    /// first; when nobody sleeps (a busy pool) that costs a deque push, a fence and two loads.
+    /// Pushes a job issued on this worker. It runs next here unless a sibling steals it first;
+    /// that costs a deque push, a fence and two loads.
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
-        // Wake a sleeping sibling (if none is searching) even for a single follow-up: the
-        // issuing task may go on to block until that follow-up has run (on a channel, say),
-        // and then only another worker can run it (rayon wakes on every push for the same
-        // reason). `notify_one` fences before it reads the sleep counters, so a sibling that
-        // is going to sleep either sees this push or is seen (the protocol in `sleep`).
-        self.engine.sleep.notify_one();
+        // A sibling is woken only for fan-out (more local work than this worker takes next):
+        // a plain follow-up runs here next, and a syscall per follow-up would cost more than
+        // the follow-up (W7). The fence pairs with the sleeper's fence (see `sleep`), so a
+        // sibling going to sleep either sees this push or is seen here. A single follow-up
+        // whose issuer then blocks on something outside the pool is picked up by the idle
+        // tick instead (see `IDLE_TICK_MIN`).
+        fence(Ordering::SeqCst);
+        if self.engine.sleep.could_wake() && self.deque.len() > 1 {
+            self.engine.sleep.notify_one();
+        }
     }
 
     /// Finds the next job: local newest, with the fairness bounds above, then the injector,
@@ -236,15 +248,22 @@ pub(crate) fn run_worker(local: WorkerLocal, parker: Parker) {
     // A new worker counts as searching until it first finds work or sleeps.
     sleep.start_searching();
     let mut searching = true;
+    // After waking by itself, a worker looks once and sleeps again, longer each time.
+    let mut tick: Option<Duration> = None;
     loop {
         let job = local.find_work().or_else(|| {
             if !searching {
                 sleep.start_searching();
                 searching = true;
             }
-            local.search()
+            if tick.is_some() {
+                None
+            } else {
+                local.search()
+            }
         });
         if let Some(job) = job {
+            tick = None;
             if searching {
                 searching = false;
                 // The last searcher found work: if more is waiting, wake a helper for it.
@@ -259,9 +278,11 @@ pub(crate) fn run_worker(local: WorkerLocal, parker: Parker) {
         if engine.should_exit() {
             break;
         }
-        sleep.sleep(local.index, &parker, || {
+        let this_tick = tick.map_or(IDLE_TICK_MIN, |t| (t * 2).min(IDLE_TICK_MAX));
+        let notified = sleep.sleep(local.index, &parker, Some(this_tick), || {
             local.sees_work() || engine.should_exit()
         });
+        tick = if notified { None } else { Some(this_tick) };
         searching = true;
     }
     // Anything still local (pushed by our last job after a terminate) is given up, not lost.
