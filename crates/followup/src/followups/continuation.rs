@@ -169,9 +169,11 @@ impl<T: Send + 'static> AsyncResult<T> {
             on_time.fulfil(outcome);
         }));
         timer::at(Instant::now() + limit, move || {
-            if late.fulfil(Err(Error::DeadlineExceeded)) {
+            // Cancel first, publish second: whoever the deadline wakes sees the work stopped.
+            late.decide(|| {
                 source.cancel();
-            }
+                Err(Error::DeadlineExceeded)
+            });
         });
         AsyncResult::new(promise, engine)
     }

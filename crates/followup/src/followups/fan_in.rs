@@ -81,9 +81,11 @@ pub(crate) fn all<T: Send + 'static>(
         handles,
         |f, i, outcome| {
             if let Err(e) = &outcome {
-                if f.promise.fulfil(Err(e.clone())) {
+                let e = e.clone();
+                f.promise.decide(|| {
                     f.cancel_all();
-                }
+                    Err(e)
+                });
             }
             if let Some(all) = record(f, i, outcome) {
                 f.promise.fulfil(all.into_iter().collect());
@@ -118,9 +120,10 @@ pub(crate) fn any<T: Send + 'static>(
         handles,
         |f: &FanIn<T, T>, i, outcome| match outcome {
             Ok(v) => {
-                if f.promise.fulfil(Ok(v)) {
+                f.promise.decide(|| {
                     f.cancel_all();
-                }
+                    Ok(v)
+                });
                 f.remaining.fetch_sub(1, Ordering::AcqRel);
             }
             Err(e) => {

@@ -255,8 +255,16 @@ impl<T: Send + 'static> Promise<T> {
     /// Resolves the promise unless it was resolved (or cancelled) already; true if this call
     /// won.
     pub(crate) fn fulfil(&self, outcome: Result<T>) -> bool {
+        self.decide(|| outcome)
+    }
+
+    /// Claims the promise and, only if this call won, runs `then` *before* publishing what it
+    /// returns: for effects that must be visible to whoever the result wakes (a deadline that
+    /// cancels its work, a fan-in that cancels its losers). Losers' outcomes arriving
+    /// meanwhile find the promise claimed and are dropped.
+    pub(crate) fn decide(&self, then: impl FnOnce() -> Result<T>) -> bool {
         if self.cell.claim() {
-            self.cell.complete(outcome);
+            self.cell.complete(then());
             true
         } else {
             false
