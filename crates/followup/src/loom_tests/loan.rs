@@ -6,8 +6,9 @@
 //! The driver is a faithful copy of `WorkerLocal::execute`'s loan handling and of
 //! `Engine::admit_follow_up`/`schedule_follow_up` (which need the whole engine): the issuer
 //! marks the follow-up `lend()` before publishing it and, when it finishes, `settle()`s (its
-//! unit passes on) or counts out; whoever executes the follow-up first `claim()`s it and counts
-//! a unit in if the issuer still runs; terminate's `abandon_now` counts out without claiming.
+//! unit passes on) or counts out; whoever executes or abandons the follow-up first makes sure
+//! it holds a unit (`Engine::ensure_unit`: count in, then `claim()`, or give the unit back if
+//! the issuer settled in between), then counts it out when done.
 
 use super::engine_job::Loan;
 use super::engine_lifecycle::{Admission, Lifecycle};
@@ -39,7 +40,7 @@ impl World {
         // First touch of every atomic (see `crate::sync::seq_cst`).
         assert_eq!(w.lc.outstanding(), 0);
         assert!(!w.lc.is_closed() && !w.lc.is_terminated());
-        assert!(!w.loan.claim());
+        assert!(!w.loan.is_pending());
         assert!(!w.issuer_done.load(Ordering::Relaxed) && !w.followup_done.load(Ordering::Relaxed));
         w
     }
@@ -50,11 +51,21 @@ impl World {
         }
     }
 
+    /// `Engine::ensure_unit`: a job about to run or be abandoned that still borrows from a
+    /// running issuer counts a unit in, then takes the loan over (or gives the unit back if
+    /// the issuer settled in between).
+    fn ensure_unit(&self) {
+        if self.loan.is_pending() {
+            self.lc.count_in();
+            if !self.loan.claim() {
+                self.finish();
+            }
+        }
+    }
+
     /// `WorkerLocal::execute` of the follow-up, by whichever thread takes it from the slot.
     fn execute_followup(&self) {
-        if self.loan.claim() {
-            self.lc.count_in();
-        }
+        self.ensure_unit();
         self.followup_done.store(true, Ordering::SeqCst);
         self.finish(); // it lent nothing itself
     }
@@ -66,11 +77,11 @@ impl World {
 
 /// The issuer runs on a worker, lends its unit to its follow-up and publishes it; a thief may
 /// steal and run the follow-up while the issuer still runs, or the issuer's worker runs it
-/// after the issuer settled. Meanwhile the pool is closed and `is_finished` (join's test) is
-/// polled: never true while either is pending; true at the end; the quiet moment signalled.
-#[test]
-fn loaned_unit_keeps_join_waiting() {
-    model(|| {
+/// after the issuer settled. Meanwhile the pool is closed and, if `poll_join`, `is_finished`
+/// (join's test) is polled: never true while either is pending. Always: true at the end, and
+/// the quiet moment signalled.
+fn loan_model(poll_join: bool) {
+    model(move || {
         let w = World::new();
         // The issuer was admitted from outside before close.
         assert!(matches!(w.lc.admit(false), Admission::Accepted));
@@ -102,7 +113,7 @@ fn loaned_unit_keeps_join_waiting() {
         if w.lc.close() {
             w.quiet.bump();
         }
-        if w.lc.is_finished() {
+        if poll_join && w.lc.is_finished() {
             assert!(
                 w.issuer_done.load(Ordering::SeqCst) && w.followup_done.load(Ordering::SeqCst),
                 "join could return while the issuer or its borrowing follow-up was pending"
@@ -119,9 +130,26 @@ fn loaned_unit_keeps_join_waiting() {
     });
 }
 
-/// terminate() racing a lent follow-up: `abandon_now` gives the follow-up up and counts a unit
-/// out without claiming it, while the issuer settles. Every unit is counted out exactly once
-/// (no underflow, nothing left over).
+/// Every unit lent, claimed or settled is counted out exactly once, and the quiet moment is
+/// signalled.
+#[test]
+fn loaned_unit_is_counted_out_once() {
+    loan_model(false);
+}
+
+/// The counter never reaches zero while the issuer runs or its follow-up is pending.
+///
+/// Needs 3 preemptions to see issue E of RELIABILITY.md (fixed in 532c524): claiming the loan
+/// *then* counting in let the issuer, whose `settle()` failed in between, count its own unit
+/// out first, so the counter touched zero while the follow-up was about to run.
+#[test]
+fn loaned_unit_keeps_join_waiting() {
+    loan_model(true);
+}
+
+/// terminate() racing a lent follow-up: `abandon_now` makes sure the follow-up holds a unit,
+/// gives it up and counts that unit out, while the issuer settles. Every unit is counted out
+/// exactly once (no underflow, nothing left over).
 #[test]
 fn abandoned_borrower_settles_once() {
     model(|| {
@@ -140,9 +168,10 @@ fn abandoned_borrower_settles_once() {
                 }
             })
         };
-        // terminate: drain the stealers and abandon what is there (abandon_now: no claim).
+        // terminate: drain the stealers and abandon what is there (`abandon_now`).
         w.lc.terminate();
         if w.take() {
+            w.ensure_unit();
             w.finish();
         }
         worker.join().unwrap();
