@@ -436,3 +436,79 @@ fn skip_races_cancel_of_waiting_continuation() {
         assert_eq!(seen.terminated.get(), usize::from(!cancelled));
     });
 }
+
+/// A deadline (`AsyncResult::timeout`) firing while its work is queued and a worker takes it:
+/// the timer's `Promise::decide` claims the result, cancels the work, then publishes
+/// `DeadlineExceeded`; the work's completion fulfils the same promise. A waiter that sees
+/// `DeadlineExceeded` finds the work no longer startable (cancelled, or already claimed by a
+/// worker), and cancelled work never runs; one that sees the value saw it run.
+#[test]
+fn deadline_cancels_before_it_publishes() {
+    model(|| {
+        let census = Census::new();
+        let started = Arc::new(crate::sync::AtomicUsize::new(0));
+        assert_eq!(started.load(crate::sync::Ordering::SeqCst), 0); // first touch
+        let source = {
+            let (st, cen) = (Arc::clone(&started), Arc::clone(&census));
+            Arc::new(Task::runnable(
+                (),
+                move |()| {
+                    st.fetch_add(1, crate::sync::Ordering::SeqCst);
+                    Ok(Tracked::new(&cen, 2))
+                },
+                Callbacks::new(),
+                None,
+            ))
+        };
+        assert!(!source.cell().is_done()); // first touch
+        let promise = Arc::new(Promise::<Tracked>::new(None));
+        assert!(!promise.cell().is_done()); // first touch
+                                            // What `timeout` wires up: the source's outcome fulfils the promise...
+        let on_time = Arc::clone(&promise);
+        source.cell().set_next(Box::new(move |outcome| {
+            on_time.fulfil(outcome);
+        }));
+        let worker = {
+            let s = Arc::clone(&source);
+            thread::spawn(move || Job::run(s as JobRef))
+        };
+        // ...and the timer decides with a cancel first.
+        let stopped = Count::default();
+        let timer = {
+            let (late, s, stopped) = (Arc::clone(&promise), Arc::clone(&source), stopped.clone());
+            thread::spawn(move || {
+                late.decide(|| {
+                    if Completion::cancel(&*s) {
+                        stopped.bump();
+                    }
+                    Err(Error::DeadlineExceeded)
+                })
+            })
+        };
+        promise.cell().block(None);
+        let seen_started = started.load(crate::sync::Ordering::SeqCst);
+        let startable = source.cell().is_queued();
+        let outcome = match promise.cell().take() {
+            Taken::Ready(r) => r,
+            Taken::NotReady => panic!("block returned before the promise resolved"),
+        };
+        worker.join().unwrap();
+        timer.join().unwrap();
+        let started_at_end = started.load(crate::sync::Ordering::SeqCst);
+        match outcome {
+            Ok(v) => assert_eq!((v.id, seen_started), (2, 1), "a value without a run"),
+            Err(Error::DeadlineExceeded) => {
+                assert!(
+                    !startable,
+                    "the work could still start after its deadline was seen"
+                );
+                if stopped.get() == 1 {
+                    assert_eq!(started_at_end, 0, "cancelled by its deadline, yet it ran");
+                }
+            }
+            Err(e) => panic!("unexpected outcome {e}"),
+        }
+        drop((source, promise));
+        census.assert_balanced("deadline");
+    });
+}
