@@ -1,0 +1,157 @@
+//! The interpreter, seen from threads the engine owns: one pinned thread state per thread,
+//! waits that release the GIL and still notice Ctrl-C, and the exit flag.
+//!
+//! Two traps a prototype hit shape this file (see `python-binding.md`): attaching a thread
+//! to the interpreter afresh for every task (creating and destroying a `PyThreadState`) costs
+//! more than the task, and a Rust thread that touches the interpreter while it finalizes
+//! aborts the process. So every pool thread pins one thread state when it starts and drops it
+//! when it ends, and nothing attaches once the exit hook has run.
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Set by the exit hook once every pool has stopped: from then on no pool thread attaches to
+/// the interpreter (it may already be finalizing), and pinned thread states are leaked.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// How often a wait on the main thread wakes to run signal handlers: Ctrl-C is seen within
+/// this slice (the target is 100 ms). Other threads never receive signals and wait in one go.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+
+pub(crate) fn set_exiting() {
+    EXITING.store(true, Ordering::SeqCst);
+}
+
+/// True while pool threads may attach to the interpreter.
+pub(crate) fn interpreter_usable() -> bool {
+    // SAFETY: Py_IsInitialized may be called at any time, from any thread.
+    !EXITING.load(Ordering::SeqCst) && unsafe { ffi::Py_IsInitialized() } != 0
+}
+
+/// A thread state created once for a thread the engine owns, held detached between uses so
+/// that each `Python::attach` on this thread only takes the GIL.
+struct PinnedThreadState {
+    gstate: ffi::PyGILState_STATE,
+    tstate: *mut ffi::PyThreadState,
+}
+
+impl Drop for PinnedThreadState {
+    fn drop(&mut self) {
+        // At thread exit. After the exit hook the interpreter may be finalizing, and taking
+        // the GIL then could end this thread inside Rust frames: leak the state instead.
+        if interpreter_usable() {
+            // SAFETY: `tstate` is this thread's own state, saved by `pin_thread_state` and
+            // not current (every attach since was matched by a release); restoring it and
+            // releasing the matching `PyGILState_Ensure` deletes it.
+            unsafe {
+                ffi::PyEval_RestoreThread(self.tstate);
+                ffi::PyGILState_Release(self.gstate);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static PINNED: RefCell<Option<PinnedThreadState>> = const { RefCell::new(None) };
+}
+
+/// Gives the calling thread a thread state for the rest of its life, released when the thread
+/// ends. Call it before the thread first attaches, without holding the GIL.
+pub(crate) fn pin_thread_state() {
+    PINNED.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.is_some() || !interpreter_usable() {
+            return;
+        }
+        // SAFETY: the interpreter is initialized and this thread does not hold the GIL (it is
+        // a fresh thread of ours); `PyGILState_Ensure` creates its thread state and takes the
+        // GIL, `PyEval_SaveThread` releases the GIL and keeps the state for later attaches.
+        let pinned = unsafe {
+            let gstate = ffi::PyGILState_Ensure();
+            let tstate = ffi::PyEval_SaveThread();
+            PinnedThreadState { gstate, tstate }
+        };
+        *p = Some(pinned);
+    });
+}
+
+/// Runs `f` attached to the interpreter, unless it can no longer be used (then `None`).
+pub(crate) fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    if !interpreter_usable() {
+        return None;
+    }
+    Python::try_attach(f)
+}
+
+/// Converts a Python timeout in seconds (`None` = no limit) to a deadline. Negative means
+/// "do not wait"; a timeout too large for the clock means no limit, as in `threading`.
+pub(crate) fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
+    let Some(secs) = timeout else {
+        return Ok(None);
+    };
+    if secs.is_nan() {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "timeout must be a number of seconds or None, not NaN",
+        ));
+    }
+    let secs = secs.max(0.0);
+    Ok(Duration::try_from_secs_f64(secs)
+        .ok()
+        .and_then(|d| Instant::now().checked_add(d)))
+}
+
+/// True on the interpreter's main thread, the only one that runs signal handlers.
+fn on_main_thread(py: Python<'_>) -> bool {
+    static MAIN_IDENT: PyOnceLock<u64> = PyOnceLock::new();
+    let current = || -> PyResult<u64> {
+        py.import("threading")?
+            .call_method0("get_ident")?
+            .extract::<u64>()
+    };
+    let main = MAIN_IDENT.get_or_try_init(py, || -> PyResult<u64> {
+        py.import("threading")?
+            .call_method0("main_thread")?
+            .getattr("ident")?
+            .extract::<u64>()
+    });
+    matches!((main, current()), (Ok(m), Ok(c)) if *m == c)
+}
+
+/// Waits with the GIL released until `wait_for` reports done or `until` passes; true if done.
+///
+/// `wait_for(limit)` blocks for at most `limit` (`None`: until done) and returns whether the
+/// awaited event happened. On the main thread the wait is cut into slices so that Ctrl-C
+/// raises `KeyboardInterrupt` promptly (Python's own waits behave the same).
+pub(crate) fn wait_releasing<F>(py: Python<'_>, until: Option<Instant>, wait_for: F) -> PyResult<bool>
+where
+    F: Fn(Option<Duration>) -> bool + Send + Sync,
+{
+    let sliced = on_main_thread(py);
+    loop {
+        let remaining = match until {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Ok(wait_for(Some(Duration::ZERO)));
+                }
+                Some(d - now)
+            }
+            None => None,
+        };
+        let limit = if sliced {
+            Some(remaining.map_or(SIGNAL_SLICE, |r| r.min(SIGNAL_SLICE)))
+        } else {
+            remaining
+        };
+        if py.detach(|| wait_for(limit)) {
+            return Ok(true);
+        }
+        if sliced {
+            py.check_signals()?;
+        }
+    }
+}
