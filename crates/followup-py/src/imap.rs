@@ -115,8 +115,20 @@ impl ImapState {
         }
     }
 
+    /// The pool was terminated: the stream ends after what was issued, at once, even while
+    /// the feeder is still blocked inside the user's input (Python's terminate would hang).
+    pub(crate) fn stop(&self) {
+        self.finish_input(None);
+        self.wake_feeder();
+    }
+
+    /// The input is exhausted, raised `error`, or must not be read further. The first call
+    /// fixes the stream's length; later ones (a feeder returning after `stop`) change nothing.
     fn finish_input(&self, error: Option<Outcome>) {
         let mut inner = lock(&self.inner);
+        if inner.total.is_some() {
+            return;
+        }
         if let Some(err) = error {
             let index = inner.submitted;
             if self.ordered {
@@ -136,6 +148,10 @@ impl ImapState {
     /// The next result if one is ready, `Err(true)` at the end of the stream, `Err(false)` if
     /// the caller must wait.
     fn try_next(&self, inner: &mut Inner) -> Result<Outcome, bool> {
+        // Chunks refused after a terminate may still deliver beyond the end: ignore them.
+        if inner.total.is_some_and(|t| inner.yielded >= t) {
+            return Err(true);
+        }
         let next = if self.ordered {
             inner.by_index.remove(&inner.yielded)
         } else {
@@ -149,14 +165,14 @@ impl ImapState {
                 }
                 Ok(o)
             }
-            None => Err(inner.total == Some(inner.yielded)),
+            None => Err(false),
         }
     }
 
     fn block(&self, limit: Option<Duration>) -> bool {
         let mut inner = lock(&self.inner);
         let has_next = |inner: &Inner| {
-            inner.total == Some(inner.yielded)
+            inner.total.is_some_and(|t| inner.yielded >= t)
                 || if self.ordered {
                     inner.by_index.contains_key(&inner.yielded)
                 } else {

@@ -181,7 +181,9 @@ impl Shared {
     /// feeders stop; running tasks finish.
     pub(crate) fn terminate(&self, py: Python<'_>) {
         self.set_state(TERMINATE);
-        self.wake_feeders();
+        for f in self.live_feeders() {
+            f.stop();
+        }
         // Abandoning queued jobs drops their Python objects and may need other threads to
         // make progress: never hold the GIL across it.
         py.detach(|| self.engine().terminate());
@@ -212,9 +214,12 @@ impl Shared {
         feeders.push(feeder);
     }
 
+    fn live_feeders(&self) -> Vec<Arc<ImapState>> {
+        lock(&self.feeders).iter().filter_map(Weak::upgrade).collect()
+    }
+
     fn wake_feeders(&self) {
-        let feeders: Vec<_> = lock(&self.feeders).iter().filter_map(Weak::upgrade).collect();
-        for f in feeders {
+        for f in self.live_feeders() {
             f.wake_feeder();
         }
     }

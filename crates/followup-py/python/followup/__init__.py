@@ -11,6 +11,8 @@ Python's per-task overhead, and without the trap of follow-ups refused after ``c
 >>> pool.close(); pool.join()
 """
 
+import os as _os
+import sys as _sys
 import threading as _threading
 from multiprocessing import TimeoutError
 
@@ -39,6 +41,24 @@ __all__ = [
 ]
 
 
+def _stop_pools_at_exit() -> None:
+    """Terminates every open pool and waits for its running tasks (queued ones are dropped).
+
+    A finalizing interpreter must not have a pool thread inside Python code (CPython ends
+    such threads in a way Rust code cannot survive), so Ctrl-C during this wait does not let
+    finalization go on: it leaves the process at once, with the conventional status 130.
+    """
+    try:
+        _followup._shutdown_all()
+    except KeyboardInterrupt:
+        for stream in (_sys.stdout, _sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        _os._exit(130)
+
+
 def _register_exit_hook() -> None:
     # Stop open pools while the interpreter is whole: the hook concurrent.futures uses runs
     # before atexit callbacks and before threads are joined. Older or stripped-down
@@ -46,13 +66,13 @@ def _register_exit_hook() -> None:
     register = getattr(_threading, "_register_atexit", None)
     if register is not None:
         try:
-            register(_followup._shutdown_all)
+            register(_stop_pools_at_exit)
             return
         except RuntimeError:  # already shutting down
             pass
     import atexit
 
-    atexit.register(_followup._shutdown_all)
+    atexit.register(_stop_pools_at_exit)
 
 
 _register_exit_hook()
