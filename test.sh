@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every test of the repository, Rust and Python alike: the README's test command.
+#
+# 1. `cargo test`: the library, the command, their doctests.
+# 2. The Python package: a wheel built by maturin, installed into a venv of its own
+#    (target/py-venv, made on first use; maturin and pytest come from pip when the machine
+#    lacks them), then its pytest suite, which also runs CPython's own pool tests against it.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+echo "=== cargo test"
+cargo test
+
+echo "=== python package: build and install the wheel"
+PYTHON="${PYTHON:-python3}"
+VENV="${FOLLOWUP_VENV:-target/py-venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  # --system-site-packages: reuse the machine's maturin and pytest when it has them.
+  "$PYTHON" -m venv --system-site-packages "$VENV"
+fi
+PY="$VENV/bin/python"
+"$PY" -m maturin --version >/dev/null 2>&1 || "$PY" -m pip install --quiet "maturin>=1.9.4,<2"
+"$PY" -m pytest --version >/dev/null 2>&1 || "$PY" -m pip install --quiet "pytest>=7"
+rm -rf target/wheels
+"$PY" -m maturin build --release --quiet -m crates/followup-py/Cargo.toml \
+  --interpreter "$PY" -o target/wheels
+"$PY" -m pip install --quiet --force-reinstall --no-deps target/wheels/followup-*.whl
+
+echo "=== python package: pytest (with CPython's pool tests)"
+cd crates/followup-py
+# The suite bounds every wait itself; this outer bound turns a hang into a failure.
+timeout 1200 "$OLDPWD/$PY" -m pytest
