@@ -19,10 +19,17 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv --system-site-packages "$VENV"
 fi
 PY="$VENV/bin/python"
-"$PY" -m maturin --version >/dev/null 2>&1 || "$PY" -m pip install --quiet "maturin>=1.9.4,<2"
-"$PY" -m pytest --version >/dev/null 2>&1 || "$PY" -m pip install --quiet "pytest>=7"
+MATURIN="$VENV/bin/maturin"
+if [ ! -x "$MATURIN" ]; then
+  MATURIN="$(command -v maturin || true)"
+fi
+if [ -z "$MATURIN" ]; then
+  "$PY" -m pip install --quiet "maturin>=1.9.4,<2"
+  MATURIN="$VENV/bin/maturin"
+fi
+"$PY" -c "import pytest" 2>/dev/null || "$PY" -m pip install --quiet "pytest>=7"
 rm -rf target/wheels
-"$PY" -m maturin build --release --quiet -m crates/followup-py/Cargo.toml \
+"$MATURIN" build --release --quiet -m crates/followup-py/Cargo.toml \
   --interpreter "$PY" -o target/wheels
 "$PY" -m pip install --quiet --force-reinstall --no-deps target/wheels/followup-*.whl
 
