@@ -27,16 +27,25 @@ impl ApplyJob {
 
     /// Runs on a worker.
     pub(crate) fn run(mut self) {
-        gil::attach(|py| {
+        let for_lane = gil::attach(|py| {
             let (Some(call), Some(result)) = (self.call.take(), self.result.take()) else {
-                return;
+                return None;
             };
             let outcome = Outcome::from_result(call.invoke(py));
             // Release the function and arguments now, under the GIL (Python's
             // test_release_task_refs: nothing of a finished task is kept alive).
             drop(call);
+            if result.get().has_callbacks() && !self.pool.parallel_callbacks {
+                return Some((result, outcome));
+            }
             complete(Some(py), &self.pool, result, outcome);
+            None
         });
+        // Hand over to the callback lane after releasing the GIL, so the lane does not wake
+        // only to wait for it.
+        if let Some((result, outcome)) = for_lane.flatten() {
+            complete(None, &self.pool, result, outcome);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use std::cell::RefCell;
+use std::os::raw::c_ulong;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -106,19 +107,19 @@ pub(crate) fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
 
 /// True on the interpreter's main thread, the only one that runs signal handlers.
 fn on_main_thread(py: Python<'_>) -> bool {
-    static MAIN_IDENT: PyOnceLock<u64> = PyOnceLock::new();
-    let current = || -> PyResult<u64> {
-        py.import("threading")?
-            .call_method0("get_ident")?
-            .extract::<u64>()
-    };
-    let main = MAIN_IDENT.get_or_try_init(py, || -> PyResult<u64> {
-        py.import("threading")?
-            .call_method0("main_thread")?
-            .getattr("ident")?
-            .extract::<u64>()
+    static MAIN_IDENT: PyOnceLock<Option<c_ulong>> = PyOnceLock::new();
+    let main = MAIN_IDENT.get_or_init(py, || {
+        let ident = || -> PyResult<c_ulong> {
+            py.import("threading")?
+                .call_method0("main_thread")?
+                .getattr("ident")?
+                .extract()
+        };
+        ident().ok()
     });
-    matches!((main, current()), (Ok(m), Ok(c)) if *m == c)
+    // SAFETY: PyThread_get_thread_ident only reads the calling thread's id.
+    let current = unsafe { ffi::PyThread_get_thread_ident() };
+    *main == Some(current)
 }
 
 /// Waits with the GIL released until `wait_for` reports done or `until` passes; true if done.
@@ -126,7 +127,11 @@ fn on_main_thread(py: Python<'_>) -> bool {
 /// `wait_for(limit)` blocks for at most `limit` (`None`: until done) and returns whether the
 /// awaited event happened. On the main thread the wait is cut into slices so that Ctrl-C
 /// raises `KeyboardInterrupt` promptly (Python's own waits behave the same).
-pub(crate) fn wait_releasing<F>(py: Python<'_>, until: Option<Instant>, wait_for: F) -> PyResult<bool>
+pub(crate) fn wait_releasing<F>(
+    py: Python<'_>,
+    until: Option<Instant>,
+    wait_for: F,
+) -> PyResult<bool>
 where
     F: Fn(Option<Duration>) -> bool + Send + Sync,
 {

@@ -110,7 +110,10 @@ impl ImapState {
                 return Some(self.window - in_flight);
             }
             inner.feeder_waiting = true;
-            inner = self.room.wait(inner).unwrap_or_else(PoisonError::into_inner);
+            inner = self
+                .room
+                .wait(inner)
+                .unwrap_or_else(PoisonError::into_inner);
             inner.feeder_waiting = false;
         }
     }

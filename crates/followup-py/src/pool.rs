@@ -27,7 +27,13 @@ fn next_pool_id() -> usize {
 }
 
 /// The engine-backed core of `followup.ThreadPool`. Use `followup.ThreadPool`.
-#[pyclass(subclass, frozen, weakref, module = "followup._followup", name = "Pool")]
+#[pyclass(
+    subclass,
+    frozen,
+    weakref,
+    module = "followup._followup",
+    name = "Pool"
+)]
 pub(crate) struct Pool {
     shared: Arc<Shared>,
 }
@@ -52,7 +58,9 @@ fn worker_count(py: Python<'_>, processes: Option<&Bound<'_, PyAny>>) -> PyResul
             .map_err(|_| PyValueError::new_err("Number of processes is too large"))?,
     };
     if n < 1 {
-        return Err(PyValueError::new_err("Number of processes must be at least 1"));
+        return Err(PyValueError::new_err(
+            "Number of processes must be at least 1",
+        ));
     }
     usize::try_from(n).map_err(|_| PyValueError::new_err("Number of processes is too large"))
 }
@@ -393,7 +401,11 @@ impl Pool {
             "RUN" => RUN,
             "CLOSE" => CLOSE,
             "TERMINATE" => TERMINATE,
-            other => return Err(PyValueError::new_err(format!("unknown pool state {other:?}"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown pool state {other:?}"
+                )))
+            }
         };
         self.shared().set_state(s);
         Ok(())

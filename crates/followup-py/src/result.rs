@@ -246,10 +246,7 @@ impl AsyncResult {
         if !this.is_done() {
             return Err(PyValueError::new_err(format!("{} not ready", slf.repr()?)));
         }
-        Ok(matches!(
-            lock(&this.slot).outcome,
-            Some(Outcome::Value(_))
-        ))
+        Ok(matches!(lock(&this.slot).outcome, Some(Outcome::Value(_))))
     }
 
     /// Waits until the result is ready or `timeout` seconds pass. Returns None, as Python's.
@@ -267,11 +264,17 @@ impl AsyncResult {
 
     /// `AsyncResult[T]` in annotations.
     #[classmethod]
-    fn __class_getitem__(cls: &Bound<'_, pyo3::types::PyType>, item: Py<PyAny>) -> PyResult<Py<PyAny>> {
+    fn __class_getitem__(
+        cls: &Bound<'_, pyo3::types::PyType>,
+        item: Py<PyAny>,
+    ) -> PyResult<Py<PyAny>> {
         let py = cls.py();
         let alias = py.import("types")?.getattr("GenericAlias")?;
         Ok(alias
-            .call1(PyTuple::new(py, [cls.clone().into_any(), item.into_bound(py)])?)?
+            .call1(PyTuple::new(
+                py,
+                [cls.clone().into_any(), item.into_bound(py)],
+            )?)?
             .unbind())
     }
 

@@ -101,7 +101,9 @@ impl Shared {
     }
 
     pub(crate) fn engine(&self) -> &followup::ThreadPool {
-        self.engine.as_ref().expect("the engine is only taken on drop")
+        self.engine
+            .as_ref()
+            .expect("the engine is only taken on drop")
     }
 
     pub(crate) fn state(&self) -> u8 {
@@ -215,7 +217,10 @@ impl Shared {
     }
 
     fn live_feeders(&self) -> Vec<Arc<ImapState>> {
-        lock(&self.feeders).iter().filter_map(Weak::upgrade).collect()
+        lock(&self.feeders)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     fn wake_feeders(&self) {
