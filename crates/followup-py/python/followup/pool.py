@@ -73,6 +73,15 @@ class ThreadPool(_followup.Pool):
     [1, 2, 3]
     """
 
+    def __new__(cls, processes=None, initializer=None, initargs=(), *, client=None, **options):
+        # ThreadPool(client=dask_client) runs the same API on a Dask cluster; the backend is
+        # imported only then, so the local pool never pays for it.
+        if client is not None:
+            from .dask import DaskThreadPool
+
+            return DaskThreadPool(processes, initializer, initargs, client=client, **options)
+        return super().__new__(cls, processes, initializer, initargs, **options)
+
     def __repr__(self) -> str:
         cls = type(self)
         return (
