@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 pyo3::import_exception!(multiprocessing, TimeoutError);
 pyo3::import_exception!(followup._errors, PoolTerminated);
+pyo3::import_exception!(concurrent.futures, CancelledError);
 
 /// `get(timeout)` or `next(timeout)` gave up; the work goes on.
 pub(crate) fn timeout(_py: Python<'_>) -> PyErr {
@@ -16,6 +17,11 @@ pub(crate) fn timeout(_py: Python<'_>) -> PyErr {
 /// The task never ran because the pool was terminated first.
 pub(crate) fn terminated(_py: Python<'_>) -> PyErr {
     PoolTerminated::new_err("the pool was terminated before this task started")
+}
+
+/// The task never ran because `cancel()` stopped it first.
+pub(crate) fn cancelled(_py: Python<'_>) -> PyErr {
+    CancelledError::new_err("the task was cancelled before it started")
 }
 
 /// A submission to a pool that is closed (from outside it) or terminated.

@@ -27,6 +27,13 @@ mod shared;
 
 use pyo3::prelude::*;
 
+/// True inside a task whose `cancel()` was called while it was running: long tasks may poll
+/// it and stop early. False outside tasks.
+#[pyfunction]
+fn is_cancelled() -> bool {
+    apply::current::is_cancelled()
+}
+
 /// The core module; `import followup` is the public face.
 #[pymodule]
 fn _followup(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -34,6 +41,7 @@ fn _followup(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<result::AsyncResult>()?;
     m.add_class::<imap::IMapIterator>()?;
     m.add_function(wrap_pyfunction!(exit::_shutdown_all, m)?)?;
+    m.add_function(wrap_pyfunction!(is_cancelled, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -2,14 +2,14 @@
 //! `__repr__`, `__del__`'s `ResourceWarning` and `_pool`). The hot paths (`apply_async`,
 //! `map_async`, `imap`, `get`) are here so a task costs no Python-level frames of ours.
 
-use crate::apply::ApplyJob;
+use crate::apply;
 use crate::call::{as_tuple, Call};
 use crate::errors;
 use crate::exit;
 use crate::gil;
 use crate::imap::{self, IMapIterator};
 use crate::map::{default_chunksize, MapChunk, MapState};
-use crate::result::{AsyncResult, Callbacks, Outcome};
+use crate::result::{AsyncResult, Callbacks, Kind, Outcome};
 use crate::shared::{complete, lock, state_name, Shared, CLOSE, RUN, TERMINATE};
 use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -109,7 +109,7 @@ impl Pool {
         };
         let result = Py::new(
             py,
-            AsyncResult::pending(Callbacks::new(callback, error_callback)),
+            AsyncResult::pending(Kind::Map, Callbacks::new(callback, error_callback), pool),
         )?;
         pool.start_one();
         if items.is_empty() {
@@ -255,22 +255,16 @@ impl Pool {
         callback: Option<Py<PyAny>>,
         error_callback: Option<Py<PyAny>>,
     ) -> PyResult<Py<AsyncResult>> {
-        let pool = self.shared();
-        pool.check_running()?;
         let callbacks = Callbacks::new(
             callback.filter(|c| !c.is_none(py)),
             error_callback.filter(|c| !c.is_none(py)),
         );
-        let result = Py::new(py, AsyncResult::pending(callbacks))?;
         let call = Call {
             func,
             args: args.unwrap_or_else(|| PyTuple::empty(py).into_any().unbind()),
             kwds,
         };
-        pool.start_one();
-        let job = ApplyJob::new(call, result.clone_ref(py), Arc::clone(pool));
-        pool.spawn(move || job.run())?;
-        Ok(result)
+        apply::submit(py, self.shared(), call, callbacks)
     }
 
     /// `map_async(func, iterable).get()`: the values in input order.
@@ -382,6 +376,18 @@ impl Pool {
         }
         pool.wait_quiet(py, None)?;
         pool.shut_down(py)
+    }
+
+    /// A pending result that followup's Python layer resolves (continuations, fan-in,
+    /// deadlines). It counts for `join()` until resolved, like a task.
+    fn _promise(&self, py: Python<'_>) -> PyResult<Py<AsyncResult>> {
+        let pool = self.shared();
+        let promise = Py::new(
+            py,
+            AsyncResult::pending(Kind::Promise, Callbacks::default(), pool),
+        )?;
+        pool.start_one();
+        Ok(promise)
     }
 
     /// Raises `ValueError("Pool not running")` unless the pool accepts work from here.

@@ -13,11 +13,13 @@
 
 use crate::errors;
 use crate::gil;
+use crate::shared::{complete, Shared};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// How a task ended.
@@ -29,6 +31,8 @@ pub(crate) enum Outcome {
     /// It never ran: the pool was terminated first. Materialised as `PoolTerminated` on first
     /// read, since the thread that drops such a task may not hold the GIL.
     Terminated,
+    /// It never ran: `cancel()` stopped it first (`concurrent.futures.CancelledError`).
+    Cancelled,
 }
 
 impl Outcome {
@@ -38,6 +42,7 @@ impl Outcome {
             Outcome::Value(v) => Ok(v),
             Outcome::Error(e) => Err(e),
             Outcome::Terminated => Err(errors::terminated(py)),
+            Outcome::Cancelled => Err(errors::cancelled(py)),
         }
     }
 
@@ -118,7 +123,28 @@ fn chain_context(py: Python<'_>, raised: &PyErr, original: &PyErr) {
 struct Slot {
     outcome: Option<Outcome>,
     waiters: usize,
+    /// `add_done_callback` functions, run once the outcome is stored.
+    done_callbacks: Vec<Py<PyAny>>,
 }
+
+/// What produces a result's outcome, which decides what `cancel()` can do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// One `apply_async` task: cancellable until a worker claims it.
+    Task,
+    /// A `map_async`: many chunks; not cancellable.
+    Map,
+    /// Resolved by followup's Python layer (continuations, fan-in, deadlines): cancellable
+    /// until resolved.
+    Promise,
+}
+
+/// `stage` values: a task is claimed once, by the worker that runs it (QUEUED → RUNNING), by
+/// `cancel()` (QUEUED → CANCELLED), or by the engine dropping it unrun; whoever claims it
+/// resolves it, so a result is resolved exactly once.
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const CANCELLED: u8 = 2;
 
 /// The handle to one `apply_async` or `map_async` (Python's `AsyncResult`, also known as
 /// `ApplyResult` and `MapResult`).
@@ -133,6 +159,11 @@ pub(crate) struct AsyncResult {
     /// Fixed at creation: whether `callbacks` holds anything (read on every completion).
     has_callbacks: bool,
     callbacks: Mutex<Option<Callbacks>>,
+    kind: Kind,
+    stage: AtomicU8,
+    /// Set by `cancel()` on running work: `followup.is_cancelled()` turns true inside it.
+    stop_requested: AtomicBool,
+    pool: Arc<Shared>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -140,17 +171,45 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AsyncResult {
-    pub(crate) fn pending(callbacks: Callbacks) -> AsyncResult {
+    /// Settles a promise once; false for a task, a map, or a promise already settled.
+    fn settle_promise(slf: &Bound<'_, Self>, outcome: Outcome) -> bool {
+        let this = slf.get();
+        if this.kind != Kind::Promise || !this.claim() {
+            return false;
+        }
+        complete(Some(slf.py()), &this.pool, slf.clone().unbind(), outcome);
+        true
+    }
+
+    pub(crate) fn pending(kind: Kind, callbacks: Callbacks, pool: &Arc<Shared>) -> AsyncResult {
         AsyncResult {
             slot: Mutex::new(Slot {
                 outcome: None,
                 waiters: 0,
+                done_callbacks: Vec::new(),
             }),
             changed: Condvar::new(),
             done: AtomicBool::new(false),
             has_callbacks: !callbacks.is_empty(),
             callbacks: Mutex::new((!callbacks.is_empty()).then_some(callbacks)),
+            kind,
+            stage: AtomicU8::new(QUEUED),
+            stop_requested: AtomicBool::new(false),
+            pool: Arc::clone(pool),
         }
+    }
+
+    /// Claims a queued task for running (or for resolving it unrun); false if `cancel()`
+    /// (or an earlier claim) got there first.
+    pub(crate) fn claim(&self) -> bool {
+        self.stage
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The flag `followup.is_cancelled()` reads while this result's task runs.
+    pub(crate) fn stop_flag(&self) -> &AtomicBool {
+        &self.stop_requested
     }
 
     /// True if a callback or error callback is waiting to run.
@@ -162,8 +221,9 @@ impl AsyncResult {
         lock(&self.callbacks).take().unwrap_or_default()
     }
 
-    /// Stores the final outcome and wakes the waiters. Called once, GIL or not.
-    pub(crate) fn resolve(&self, outcome: Outcome) {
+    /// Stores the final outcome and wakes the waiters; returns the done callbacks to run.
+    /// Called once, GIL or not.
+    pub(crate) fn resolve(&self, outcome: Outcome) -> Vec<Py<PyAny>> {
         let mut slot = lock(&self.slot);
         debug_assert!(slot.outcome.is_none(), "a result is resolved once");
         slot.outcome = Some(outcome);
@@ -171,6 +231,7 @@ impl AsyncResult {
         if slot.waiters > 0 {
             self.changed.notify_all();
         }
+        std::mem::take(&mut slot.done_callbacks)
     }
 
     fn is_done(&self) -> bool {
@@ -216,8 +277,14 @@ impl AsyncResult {
         match slot.outcome.as_ref() {
             Some(Outcome::Value(v)) => Ok(v.clone_ref(py)),
             Some(Outcome::Error(e)) => Err(e.clone_ref(py)),
-            Some(Outcome::Terminated) => {
-                let e = errors::terminated(py);
+            Some(Outcome::Terminated) | Some(Outcome::Cancelled) => {
+                let e = match slot.outcome.take() {
+                    Some(o) => o
+                        .into_result(py)
+                        .err()
+                        .unwrap_or_else(|| errors::cancelled(py)),
+                    None => errors::cancelled(py),
+                };
                 slot.outcome = Some(Outcome::Error(e.clone_ref(py)));
                 Err(e)
             }
@@ -233,8 +300,176 @@ impl AsyncResult {
     }
 }
 
+/// Runs `add_done_callback` functions with the result; what they raise is reported through
+/// `sys.unraisablehook`, as `concurrent.futures` logs it, and never stops the others.
+pub(crate) fn run_done_callbacks(py: Python<'_>, result: &Py<AsyncResult>, fns: Vec<Py<PyAny>>) {
+    for f in fns {
+        if let Err(e) = f.call1(py, (result.clone_ref(py),)) {
+            e.write_unraisable(py, Some(f.bind(py)));
+        }
+    }
+}
+
+/// The Python half of the follow-up primitives (`followup._followups`).
+fn followups(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    MODULE
+        .get_or_try_init(py, || py.import("followup._followups").map(Bound::unbind))
+        .map(|m| m.bind(py))
+}
+
 #[pymethods]
 impl AsyncResult {
+    /// Calls `fn(result)` once this result is ready (after its callback), on the pool's
+    /// callback thread; at once, on this thread, if it is ready already. Exceptions raised
+    /// by `fn` are reported through `sys.unraisablehook`. `join()` waits for these calls.
+    fn add_done_callback(slf: &Bound<'_, Self>, func: Py<PyAny>) {
+        let this = slf.get();
+        {
+            let mut slot = lock(&this.slot);
+            if slot.outcome.is_none() {
+                slot.done_callbacks.push(func);
+                return;
+            }
+        }
+        run_done_callbacks(slf.py(), &slf.clone().unbind(), vec![func]);
+    }
+
+    /// Cancels the task if it has not started: it never runs, `get()` raises
+    /// `concurrent.futures.CancelledError`, its `error_callback` is told, and continuations
+    /// see the cancellation. Returns True if this call cancelled it. A running task is only
+    /// asked to stop: `followup.is_cancelled()` turns True inside it. Results of
+    /// `map_async` cannot be cancelled (False).
+    fn cancel(slf: &Bound<'_, Self>) -> bool {
+        let this = slf.get();
+        if this.kind == Kind::Map {
+            return false;
+        }
+        let won = this
+            .stage
+            .compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if won {
+            complete(
+                Some(slf.py()),
+                &this.pool,
+                slf.clone().unbind(),
+                Outcome::Cancelled,
+            );
+        } else if !this.is_done() {
+            this.stop_requested.store(true, Ordering::Release);
+        }
+        won
+    }
+
+    /// True if `cancel()` stopped this task before it started.
+    fn cancelled(&self) -> bool {
+        self.stage.load(Ordering::Acquire) == CANCELLED
+    }
+
+    /// Resolves a promise made by `followup._followups` with a value (False if already
+    /// resolved or cancelled).
+    fn _set_result(slf: &Bound<'_, Self>, value: Py<PyAny>) -> bool {
+        Self::settle_promise(slf, Outcome::Value(value))
+    }
+
+    /// Resolves a promise made by `followup._followups` with an exception.
+    fn _set_exception(slf: &Bound<'_, Self>, exception: Bound<'_, PyAny>) -> bool {
+        Self::settle_promise(slf, Outcome::Error(PyErr::from_value(exception)))
+    }
+
+    /// Issues `func(*args)` on this result's pool (for followup's Python layer).
+    #[pyo3(signature = (func, args, callback=None, error_callback=None))]
+    fn _submit(
+        slf: &Bound<'_, Self>,
+        func: Py<PyAny>,
+        args: Py<PyAny>,
+        callback: Option<Py<PyAny>>,
+        error_callback: Option<Py<PyAny>>,
+    ) -> PyResult<Py<AsyncResult>> {
+        let call = crate::call::Call {
+            func,
+            args,
+            kwds: None,
+        };
+        let callbacks = Callbacks::new(callback, error_callback);
+        crate::apply::submit(slf.py(), &slf.get().pool, call, callbacks)
+    }
+
+    /// A promise on this result's pool (for followup's Python layer).
+    fn _promise(slf: &Bound<'_, Self>) -> PyResult<Py<AsyncResult>> {
+        let pool = &slf.get().pool;
+        let promise = Py::new(
+            slf.py(),
+            AsyncResult::pending(Kind::Promise, Callbacks::default(), pool),
+        )?;
+        pool.start_one();
+        Ok(promise)
+    }
+
+    /// The result of `fn(value)`, run as a task of its own once this one succeeds; an
+    /// exception passes through without calling `fn`.
+    fn map(slf: &Bound<'_, Self>, func: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        Ok(followups(slf.py())?
+            .call_method1("map", (slf, func))?
+            .unbind())
+    }
+
+    /// The result of `fn(result)`, run as a task of its own once this one is ready, whatever
+    /// its outcome (`fn` gets this ready result and may call `get()`).
+    fn then(slf: &Bound<'_, Self>, func: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        Ok(followups(slf.py())?
+            .call_method1("then", (slf, func))?
+            .unbind())
+    }
+
+    /// On failure, the result of `fn(exception)` run as a task; a value passes through.
+    fn recover(slf: &Bound<'_, Self>, func: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        Ok(followups(slf.py())?
+            .call_method1("recover", (slf, func))?
+            .unbind())
+    }
+
+    /// `fn(value)` issues a follow-up and returns its `AsyncResult`; the returned result is
+    /// that follow-up's (flattened).
+    fn and_then(slf: &Bound<'_, Self>, func: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        Ok(followups(slf.py())?
+            .call_method1("and_then", (slf, func))?
+            .unbind())
+    }
+
+    /// The tutorial's conditional follow-up: once this succeeds, if `test(value)`, the
+    /// result of `fn(value)` run as a task; otherwise None.
+    fn when(slf: &Bound<'_, Self>, test: Py<PyAny>, func: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        Ok(followups(slf.py())?
+            .call_method1("when", (slf, test, func))?
+            .unbind())
+    }
+
+    /// A deadline on the work itself: the returned result fails with
+    /// `followup.DeadlineExceeded` if this one is not ready within `seconds`, and the work
+    /// is cancelled (or, if running, asked to stop). Compare `get(timeout)`, which only
+    /// gives up waiting.
+    fn timeout(slf: &Bound<'_, Self>, seconds: f64) -> PyResult<Py<PyAny>> {
+        Ok(followups(slf.py())?
+            .call_method1("deadline", (slf, seconds))?
+            .unbind())
+    }
+
+    /// A `concurrent.futures.Future` that completes with this result, for
+    /// `concurrent.futures.wait`/`as_completed` and `asyncio.wrap_future`.
+    fn as_future(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Ok(followups(slf.py())?
+            .call_method1("as_future", (slf,))?
+            .unbind())
+    }
+
+    /// `await result` in asyncio code.
+    fn __await__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Ok(followups(slf.py())?
+            .call_method1("await_result", (slf,))?
+            .unbind())
+    }
     /// True once the task has finished and its callback has run.
     fn ready(&self) -> bool {
         self.is_done()

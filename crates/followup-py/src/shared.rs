@@ -15,7 +15,7 @@
 use crate::exit;
 use crate::gil;
 use crate::imap::ImapState;
-use crate::result::{AsyncResult, Outcome};
+use crate::result::{run_done_callbacks, AsyncResult, Outcome};
 use crossbeam_channel::{Receiver, Sender};
 use pyo3::prelude::*;
 use std::cell::Cell;
@@ -244,7 +244,8 @@ impl Drop for Shared {
     }
 }
 
-/// Resolves `result` with `outcome` once its callbacks have run, then counts the job out.
+/// Resolves `result` with `outcome` once its callbacks have run, runs its done callbacks,
+/// then counts the job out.
 ///
 /// Callbacks run on the pool's serial lane (one at a time, off the workers, as in Python), or
 /// right here on the completing worker with `parallel_callbacks=True`. `py` is `None` on a
@@ -256,45 +257,71 @@ pub(crate) fn complete(
     outcome: Outcome,
 ) {
     let r = result.get();
-    if r.has_callbacks() {
-        match py {
-            Some(py) if pool.parallel_callbacks => {
-                let outcome = r.take_callbacks().run(py, outcome);
-                r.resolve(outcome);
-            }
-            _ => {
+    let inline = py.filter(|_| pool.parallel_callbacks);
+    let done_callbacks = if r.has_callbacks() {
+        let Some(py) = inline else {
+            pool.lane().send(LaneItem {
+                result,
+                work: LaneWork::Complete(outcome),
+                pool: Arc::clone(pool),
+            });
+            return;
+        };
+        let outcome = r.take_callbacks().run(py, outcome);
+        r.resolve(outcome)
+    } else {
+        r.resolve(outcome)
+    };
+    if !done_callbacks.is_empty() {
+        match inline {
+            Some(py) => run_done_callbacks(py, &result, done_callbacks),
+            None => {
                 pool.lane().send(LaneItem {
                     result,
-                    outcome,
+                    work: LaneWork::Done(done_callbacks),
                     pool: Arc::clone(pool),
                 });
                 return;
             }
         }
-    } else {
-        r.resolve(outcome);
     }
     pool.finish_one();
 }
 
-/// A resolved job whose callbacks wait for the lane.
+/// What the lane does for one result.
+enum LaneWork {
+    /// Run its callback or error callback, resolve it, run its done callbacks.
+    Complete(Outcome),
+    /// It is resolved: run its done callbacks.
+    Done(Vec<Py<PyAny>>),
+}
+
+/// One job's remaining Python work, queued for the lane.
 struct LaneItem {
     result: Py<AsyncResult>,
-    outcome: Outcome,
+    work: LaneWork,
     pool: Arc<Shared>,
 }
 
 impl LaneItem {
     fn run(self, py: Python<'_>) {
         let r = self.result.get();
-        let outcome = r.take_callbacks().run(py, self.outcome);
-        r.resolve(outcome);
+        let done_callbacks = match self.work {
+            LaneWork::Complete(outcome) => {
+                let outcome = r.take_callbacks().run(py, outcome);
+                r.resolve(outcome)
+            }
+            LaneWork::Done(fns) => fns,
+        };
+        run_done_callbacks(py, &self.result, done_callbacks);
         self.pool.finish_one();
     }
 
     /// The interpreter is gone: resolve without running Python code.
     fn resolve_without_callbacks(self) {
-        self.result.get().resolve(self.outcome);
+        if let LaneWork::Complete(outcome) = self.work {
+            drop(self.result.get().resolve(outcome));
+        }
         self.pool.finish_one();
     }
 }

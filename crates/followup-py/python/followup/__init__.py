@@ -17,8 +17,9 @@ import threading as _threading
 from multiprocessing import TimeoutError
 
 from . import _followup
-from ._errors import PoolTerminated
-from ._followup import AsyncResult, IMapIterator, __version__
+from ._errors import DeadlineExceeded, GroupError, PoolTerminated
+from ._followup import AsyncResult, IMapIterator, __version__, is_cancelled
+from ._followups import AsCompleted, TaskGroup
 from .pool import CLOSE, RUN, TERMINATE, ThreadPool
 
 #: Python's names for the results of ``apply_async``/``map_async`` and the ``imap`` iterators.
@@ -34,6 +35,11 @@ __all__ = [
     "IMapUnorderedIterator",
     "TimeoutError",
     "PoolTerminated",
+    "DeadlineExceeded",
+    "GroupError",
+    "AsCompleted",
+    "TaskGroup",
+    "is_cancelled",
     "RUN",
     "CLOSE",
     "TERMINATE",

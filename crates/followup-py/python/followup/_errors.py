@@ -2,7 +2,7 @@
 
 from concurrent.futures import CancelledError
 
-__all__ = ["PoolTerminated"]
+__all__ = ["PoolTerminated", "DeadlineExceeded", "GroupError"]
 
 
 class PoolTerminated(CancelledError):
@@ -26,3 +26,24 @@ class PoolTerminated(CancelledError):
     never ran
     >>> pool.join()
     """
+
+
+class DeadlineExceeded(TimeoutError):
+    """The work itself missed its deadline (``result.timeout(seconds)``).
+
+    Not the same as ``get(timeout)`` giving up waiting (``multiprocessing.TimeoutError``, the
+    work goes on): here the work was cancelled if it had not started, or asked to stop
+    (``followup.is_cancelled()`` turns True inside it).
+    """
+
+
+class GroupError(Exception):
+    """Several tasks of a group failed (Python before 3.11, which has no ``ExceptionGroup``).
+
+    ``exceptions`` lists them in the order they failed, as ``ExceptionGroup`` does.
+    """
+
+    def __init__(self, message: str, exceptions) -> None:
+        super().__init__(message, list(exceptions))
+        self.message = message
+        self.exceptions = tuple(exceptions)

@@ -7,10 +7,13 @@ Python users expect of the class itself: the context manager, ``repr``, the
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import warnings
 from multiprocessing.pool import CLOSE, RUN, TERMINATE
 
-from . import _followup
+from . import _followup, _followups
+from ._progress import progress_reporter, with_progress
 
 __all__ = ["ThreadPool", "RUN", "CLOSE", "TERMINATE"]
 
@@ -33,7 +36,7 @@ class _Worker:
         return f"<followup worker {self.name} {state}>"
 
 
-class ThreadPool(_followup.Pool):
+class ThreadPool(_followup.Pool, concurrent.futures.Executor):
     """A pool of worker threads, a drop-in for ``multiprocessing.pool.ThreadPool``.
 
     ``ThreadPool(processes=None, initializer=None, initargs=())`` starts ``processes``
@@ -110,3 +113,173 @@ class ThreadPool(_followup.Pool):
     def _pool(self) -> list[_Worker]:
         """One entry per worker thread (CPython's tests count them)."""
         return [_Worker(self, i) for i in range(self._processes)]
+
+    # --- progress: the same streams, with a bar or a callback ---------------------------------
+
+    def map(self, func, iterable, chunksize=None, *, progress=None):
+        """``func`` applied to every item, as a list in input order (Python's ``map``).
+
+        ``progress=True`` draws a tqdm bar (``pip install tqdm``); a callable is called as
+        ``progress(done, total)`` after each item, on the consumer's thread.
+        """
+        if progress is None:
+            return super().map(func, iterable, chunksize)
+        items = list(iterable)
+        if chunksize is None:
+            chunksize = max(1, -(-len(items) // (4 * self._processes)))
+        outcomes = with_progress(
+            _outcomes(super().imap(_capture(func), items, chunksize)),
+            progress_reporter(progress, len(items)),
+        )
+        values, first_error = [], None
+        for ok, value in outcomes:  # not fail-fast, as map: every item runs first
+            if not ok and first_error is None:
+                first_error = value
+            values.append(value)
+        if first_error is not None:
+            raise first_error
+        return values
+
+    def imap(self, func, iterable, chunksize=1, *, progress=None):
+        """A lazy iterator of ``func(item)`` in input order (``progress`` as for ``map``)."""
+        it = super().imap(func, iterable, chunksize)
+        return it if progress is None else _Progressed(it, progress, iterable)
+
+    def imap_unordered(self, func, iterable, chunksize=1, *, progress=None):
+        """A lazy iterator of ``func(item)`` in completion order (``progress`` as for ``map``)."""
+        it = super().imap_unordered(func, iterable, chunksize)
+        return it if progress is None else _Progressed(it, progress, iterable)
+
+    def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None,
+                  *, on_item=None):
+        """``func`` applied to every item; one result for the list (Python's ``map_async``).
+
+        ``on_item(index, value)`` is called for each item as soon as it is computed, one at a
+        time on the callback thread, before ``callback``; what it raises becomes the job's
+        result, as for callbacks.
+        """
+        if on_item is None:
+            return super().map_async(func, iterable, chunksize, callback, error_callback)
+        return _followups.map_with_items(self, func, iterable, chunksize, callback,
+                                         error_callback, on_item)
+
+    # --- the follow-up primitives ------------------------------------------------------------
+
+    def as_completed(self, results=()) -> _followups.AsCompleted:
+        """A set of results yielded in completion order, to which you can add while
+        iterating (from the loop, tasks or callbacks); see :class:`followup.AsCompleted`."""
+        return _followups.AsCompleted(self, results)
+
+    def group(self) -> _followups.TaskGroup:
+        """A :class:`followup.TaskGroup`: ``with pool.group() as g:`` waits for a growing
+        tree of work without closing the pool."""
+        return _followups.TaskGroup(self)
+
+    def all(self, results):
+        """One result with every value, in order; the first failure resolves it at once and
+        cancels the inputs that have not started."""
+        return _followups.all_of(self, results)
+
+    def all_settled(self, results):
+        """One result with the list of the (ready) input results once all are done; it never
+        fails."""
+        return _followups.all_settled(self, results)
+
+    def any(self, results):
+        """The first value to succeed (the other inputs are then cancelled if not started);
+        if every input fails, an ``ExceptionGroup`` of their exceptions."""
+        return _followups.any_of(self, results)
+
+    # --- concurrent.futures.Executor ---------------------------------------------------------
+
+    def submit(self, fn, /, *args, **kwargs) -> concurrent.futures.Future:
+        """Runs ``fn(*args, **kwargs)`` on the pool and returns a real
+        ``concurrent.futures.Future`` (for ``asyncio``, ``concurrent.futures.wait`` and
+        ``as_completed``). After ``shutdown()``/``close()``: ``RuntimeError``, as executors."""
+        future = concurrent.futures.Future()
+
+        def run():
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                value = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(value)
+
+        try:
+            task = self.apply_async(run)
+        except ValueError:
+            if self._state == RUN:
+                raise
+            raise RuntimeError("cannot schedule new futures after shutdown") from None
+        tracked = self.__dict__.setdefault("_submitted", {})
+        lock = self.__dict__.setdefault("_submitted_lock", threading.Lock())
+        with lock:
+            tracked[id(task)] = (future, task)
+        task.add_done_callback(lambda t: _forget(lock, tracked, t))
+        return future
+
+    def shutdown(self, wait=True, *, cancel_futures=False) -> None:
+        """``concurrent.futures.Executor.shutdown``: no new work from outside (``close()``);
+        ``cancel_futures`` cancels the futures of ``submit`` that have not started (and
+        ``as_completed``/``wait`` see them, unlike CPython's gh-87893); ``wait`` joins."""
+        self.close()
+        if cancel_futures:
+            lock = self.__dict__.get("_submitted_lock")
+            if lock is not None:
+                with lock:
+                    pending = list(self._submitted.values())
+                for future, task in pending:
+                    if task.cancel() and future.cancel():
+                        future.set_running_or_notify_cancel()  # wakes wait()/as_completed()
+        if wait:
+            self.join()
+
+
+def _forget(lock, tracked, task) -> None:
+    with lock:
+        tracked.pop(id(task), None)
+
+
+def _capture(func):
+    """``func`` returning ``(True, value)`` or ``(False, exception)``: per-item outcomes."""
+    def run(item):
+        try:
+            return (True, func(item))
+        except BaseException as exc:
+            return (False, exc)
+
+    return run
+
+
+def _outcomes(it):
+    yield from it
+
+
+class _Progressed:
+    """An ``imap`` iterator that reports each item to a progress reporter."""
+
+    def __init__(self, it, progress, iterable) -> None:
+        total = len(iterable) if hasattr(iterable, "__len__") else None
+        self._it = it
+        self._report = progress_reporter(progress, total)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.next()
+
+    def next(self, timeout=None):
+        try:
+            value = self._it.next(timeout)
+        except StopIteration:
+            self._report.close()
+            raise
+        except BaseException:
+            self._report.advance()
+            raise
+        self._report.advance()
+        return value

@@ -1,0 +1,51 @@
+"""Progress for ``map``/``imap``/``imap_unordered``: a tqdm bar (``progress=True``) or any
+front end (``progress=callable``, called as ``progress(done, total)``)."""
+
+from __future__ import annotations
+
+
+class _Reporter:
+    def __init__(self, progress, total) -> None:
+        self._done = 0
+        self._total = total
+        self._bar = None
+        self._call = None
+        if progress is True:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                raise ImportError(
+                    "progress=True draws a tqdm bar: pip install tqdm (or pass a callable "
+                    "progress(done, total))") from None
+            self._bar = tqdm(total=total)
+        elif callable(progress):
+            self._call = progress
+        else:
+            raise TypeError(f"progress must be True or a callable, not {progress!r}")
+
+    def advance(self) -> None:
+        self._done += 1
+        if self._bar is not None:
+            self._bar.update(1)
+        else:
+            self._call(self._done, self._total)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def progress_reporter(progress, total) -> _Reporter:
+    """A reporter for `progress` over `total` items (None when unknown)."""
+    return _Reporter(progress, total)
+
+
+def with_progress(items, reporter: _Reporter):
+    """Yields `items`, reporting each one."""
+    try:
+        for item in items:
+            reporter.advance()
+            yield item
+    finally:
+        reporter.close()
