@@ -382,6 +382,7 @@ impl Pool {
     /// deadlines). It counts for `join()` until resolved, like a task.
     fn _promise(&self, py: Python<'_>) -> PyResult<Py<AsyncResult>> {
         let pool = self.shared();
+        pool.check_running()?;
         let promise = Py::new(
             py,
             AsyncResult::pending(Kind::Promise, Callbacks::default(), pool),

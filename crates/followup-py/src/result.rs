@@ -399,6 +399,7 @@ impl AsyncResult {
     /// A promise on this result's pool (for followup's Python layer).
     fn _promise(slf: &Bound<'_, Self>) -> PyResult<Py<AsyncResult>> {
         let pool = &slf.get().pool;
+        pool.check_running()?;
         let promise = Py::new(
             slf.py(),
             AsyncResult::pending(Kind::Promise, Callbacks::default(), pool),

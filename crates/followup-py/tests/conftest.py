@@ -34,3 +34,22 @@ def run_python(code: str, timeout: float = 60, **kwargs) -> subprocess.Completed
         env=env,
         **kwargs,
     )
+
+
+def occupy(pool, workers: int):
+    """Makes `workers` tasks block on a gate and returns (gate, their results) once all of
+    them are *running*: work issued afterwards is then surely queued, not started (the engine
+    may take queued work in batches, so queueing order alone proves nothing)."""
+    import threading
+
+    gate = threading.Event()
+    started = threading.Semaphore(0)
+
+    def block():
+        started.release()
+        return gate.wait(WAIT)
+
+    blockers = [pool.apply_async(block) for _ in range(workers)]
+    for _ in range(workers):
+        assert started.acquire(timeout=WAIT), "a blocker did not start"
+    return gate, blockers

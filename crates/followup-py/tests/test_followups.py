@@ -7,7 +7,7 @@ import time
 import pytest
 
 import followup
-from conftest import WAIT
+from conftest import WAIT, occupy
 
 
 def test_follow_ups_from_callbacks_after_close_run_and_join_waits_for_them():
@@ -80,12 +80,10 @@ def test_submissions_from_another_pools_task_after_close_are_refused():
 
 def test_terminate_resolves_queued_work_with_pool_terminated_and_tells_error_callbacks():
     pool = followup.ThreadPool(1)
-    gate = threading.Event()
-    running = pool.apply_async(gate.wait, (WAIT,))
+    gate, (running,) = occupy(pool, 1)
     told = []
     queued = [pool.apply_async(abs, (-i,), error_callback=told.append) for i in range(5)]
     mapped = pool.map_async(abs, range(100), chunksize=1)
-    time.sleep(0.05)
     pool.terminate()
     gate.set()
     for r in queued:
