@@ -86,18 +86,21 @@
 
 #![cfg_attr(not(test), warn(unreachable_pub))]
 
+mod deadline;
 mod engine;
 mod error;
 mod followups;
 #[cfg(all(test, loom))]
 mod loom_tests;
+mod payload;
 mod pool;
 mod sync;
 mod task;
 
 pub use error::{Error, Result};
 pub use followups::{Adder, AsCompleted, IntoAsyncResult, TaskGroup};
+pub use payload::PanicPayload;
 pub use pool::{
     follow_up, spawn, Imap, ImapOptions, ImapUnordered, MapOptions, ThreadPool, ThreadPoolBuilder,
 };
-pub use task::{is_cancelled, AsyncResult, Callbacks, Canceller};
+pub use task::{is_cancelled, AsyncResult, Callbacks, Canceller, SharedResult};
