@@ -47,7 +47,7 @@
 //!     for &(i, v) in results {
 //!         if v > 0.5 {
 //!             let d = Arc::clone(&d);
-//!             p.apply_async(move || { d.fetch_add(1, Ordering::SeqCst); (i, v) }).unwrap();
+//!             drop(p.apply_async(move || { d.fetch_add(1, Ordering::SeqCst); (i, v) }).unwrap());
 //!         }
 //!     }
 //! });
@@ -85,6 +85,8 @@
 //! work-stealing queues, sleeping, lifecycle). Each uses only the layers below it.
 
 #![cfg_attr(not(test), warn(unreachable_pub))]
+// Doctests are examples users copy: they must compile without a warning (README's too).
+#![doc(test(attr(deny(warnings))))]
 
 mod deadline;
 mod engine;
@@ -104,3 +106,9 @@ pub use pool::{
     follow_up, spawn, Imap, ImapOptions, ImapUnordered, MapOptions, ThreadPool, ThreadPoolBuilder,
 };
 pub use task::{is_cancelled, AsyncResult, Callbacks, Canceller, SharedResult};
+
+/// The README's Rust snippets, compiled and run as doctests (warnings denied, as for every
+/// doctest here), so what a reader copies from it compiles cleanly.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -26,7 +26,7 @@ pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 /// dropped is leaked rather than let loose).
 ///
 /// ```
-/// use followup::{Error, ThreadPool};
+/// use followup::ThreadPool;
 ///
 /// let pool = ThreadPool::with_workers(1).unwrap();
 /// let e = pool.apply(|| std::panic::panic_any(42u8)).unwrap_err();
