@@ -77,7 +77,12 @@
 //!   message; a panicking callback becomes [`Error::CallbackPanicked`].
 //! - **Waiting inside a task never deadlocks the pool**: the waiter runs the awaited task
 //!   itself if it is still queued, or other work meanwhile.
-//! - The handle is a [`Future`](std::future::Future), so async code can `.await` pool work.
+//! - The handle is a [`Future`](std::future::Future), so async code can `.await` pool work;
+//!   [`AsyncResult::shared`] makes a cloneable [`SharedResult`] for `Clone` values, read or
+//!   awaited from several places.
+//! - Tasks returning `Result<U, E>`: [`AsyncResult::flatten`] and [`AsyncResult::try_get`].
+//! - Panic payloads are kept ([`Error::take_panic_payload`]), and a huge timeout
+//!   (`Duration::MAX`) means no limit wherever a `Duration` is taken.
 //!
 //! # Layers
 //! `pool` (the Python-named façade) → `followups` (continuations, sets, groups, fan-in) →

@@ -104,6 +104,12 @@ impl<T: Clone + Send + 'static> SharedResult<T> {
         self.shared.handle.successful()
     }
 
+    /// Cancels the task if it has not started (see [`AsyncResult::cancel`]); true if this call
+    /// stopped it from running. Every clone then reads [`Error::Cancelled`].
+    pub fn cancel(&self) -> bool {
+        self.shared.handle.cancel()
+    }
+
     /// Blocks until the result is ready (see [`AsyncResult::wait`]).
     pub fn wait(&self) {
         self.shared.handle.wait();

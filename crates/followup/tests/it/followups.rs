@@ -1229,6 +1229,14 @@ fn a_shared_failure_gives_every_reader_the_error() {
         assert_eq!(shared.get_timeout(LONG), Err(panicked("shared")));
         assert_eq!(other.get_timeout(LONG), Err(panicked("shared")));
         assert_eq!(block_on(other, LONG).0, Err(panicked("shared")));
+
+        let (gate, _blockers) = block_workers(&p, 1);
+        let queued = p.apply_async(|| 1u8).unwrap().shared();
+        let twin = queued.clone();
+        assert!(twin.cancel());
+        assert_eq!(queued.get_timeout(LONG), Err(Error::Cancelled));
+        assert_eq!(twin.get_timeout(LONG), Err(Error::Cancelled));
+        gate.open();
     });
 }
 
