@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 echo "=== cargo test"
-cargo test
+# --no-fail-fast: one failing test binary must not hide the others' results.
+cargo test --no-fail-fast
 
 echo "=== python package: build and install the wheel"
 PYTHON="${PYTHON:-python3}"

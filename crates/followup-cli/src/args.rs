@@ -89,11 +89,12 @@ pub enum Pattern {
 /// Options of the demo patterns.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Number of first-round tasks; their ids are 0..N.
+    /// Number of first-round tasks; their ids are 0..N (at most 1000000).
     #[arg(
         long,
         value_name = "N",
         default_value_t = 10,
+        value_parser = parse_tasks,
         allow_negative_numbers = true
     )]
     pub tasks: u32,
@@ -111,10 +112,15 @@ pub struct DemoArgs {
     /// Seed for the random values. With a seed, each task's values depend only on the seed
     /// and the task's id, so a run prints the same lines (in some order) every time, whatever
     /// the worker count. Without one, a fresh seed is drawn and printed.
-    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "S",
+        value_parser = parse_seed,
+        allow_negative_numbers = true
+    )]
     pub seed: Option<u64>,
 
-    /// Worker threads in the pool (at least 1). Default: the available parallelism.
+    /// Worker threads in the pool (1 to 256). Default: the available parallelism.
     #[arg(
         long,
         value_name = "N",
@@ -124,7 +130,7 @@ pub struct DemoArgs {
     )]
     pub workers: NonZeroUsize,
 
-    /// Seconds a task sleeps per unit of its random value (0 or more; 0: no sleeping).
+    /// Seconds a task sleeps per unit of its random value (0 to 3600; 0: no sleeping).
     #[arg(
         long,
         value_name = "F",
@@ -143,7 +149,7 @@ pub struct DupesArgs {
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
 
-    /// Worker threads in the pool (at least 1). Default: the available parallelism.
+    /// Worker threads in the pool (1 to 256). Default: the available parallelism.
     #[arg(
         long,
         value_name = "N",
@@ -154,17 +160,54 @@ pub struct DupesArgs {
     pub workers: NonZeroUsize,
 }
 
-/// The available parallelism (1 if it cannot be told).
+/// The most worker threads a pool may have here. Every worker is an OS thread that, when idle,
+/// searches every sibling's deque before it sleeps, so start-up and shutdown grow with the
+/// square of the count: measured (debug build, 2 busy cores) 0.16 s for 256 workers, 1.7 s for
+/// 512, 3.4 s for 1024, over a minute for 30000. The demo's work never needs more than a few.
+pub const MAX_WORKERS: usize = 256;
+
+/// The most first-round tasks: each prints a line, and a million already takes a while.
+pub const MAX_TASKS: u32 = 1_000_000;
+
+/// The longest sleep per unit of value, in seconds: an hour. A larger scale would only make
+/// a run that never ends in practice (`1e308` used to be accepted and slept for ever).
+pub const MAX_TIME_SCALE: f64 = 3600.0;
+
+/// The available parallelism (1 if it cannot be told), within [`MAX_WORKERS`].
 fn default_workers() -> NonZeroUsize {
-    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+    let n = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+    n.min(NonZeroUsize::new(MAX_WORKERS).expect("MAX_WORKERS is not zero"))
+}
+
+/// A whole number from `min` to `max`, saying "too large" (not "not a number") when it has
+/// only digits but is beyond `max`, even beyond what any integer type holds.
+fn parse_bounded(s: &str, what: &str, min: u128, max: u128) -> Result<u128, String> {
+    let t = s.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{s}` is not a whole number: {what} must be from {min} to {max}"
+        ));
+    }
+    match t.parse::<u128>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("{s} is too large: {what} must be at most {max}")),
+    }
 }
 
 fn parse_workers(s: &str) -> Result<NonZeroUsize, String> {
-    let n: usize = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a whole number of threads"))?;
+    let n = parse_bounded(s, "the number of worker threads", 1, MAX_WORKERS as u128)?;
+    let n = usize::try_from(n).expect("bounded by MAX_WORKERS");
     NonZeroUsize::new(n).ok_or_else(|| "a pool needs at least 1 worker, got 0".to_string())
+}
+
+fn parse_tasks(s: &str) -> Result<u32, String> {
+    let n = parse_bounded(s, "the number of tasks", 0, u128::from(MAX_TASKS))?;
+    Ok(u32::try_from(n).expect("bounded by MAX_TASKS"))
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    let n = parse_bounded(s, "the seed", 0, u128::from(u64::MAX))?;
+    Ok(u64::try_from(n).expect("bounded by u64::MAX"))
 }
 
 fn parse_float(s: &str) -> Result<f64, String> {
@@ -186,12 +229,16 @@ fn parse_threshold(s: &str) -> Result<f64, String> {
 
 fn parse_time_scale(s: &str) -> Result<f64, String> {
     let x = parse_float(s)?;
-    if x.is_finite() && x >= 0.0 {
-        Ok(x)
-    } else {
+    if !(x.is_finite() && x >= 0.0) {
         Err(format!(
             "the time scale must be a finite number of seconds, 0 or more, got {s}"
         ))
+    } else if x > MAX_TIME_SCALE {
+        Err(format!(
+            "the time scale {s} is too large: at most {MAX_TIME_SCALE} seconds per unit of value"
+        ))
+    } else {
+        Ok(x)
     }
 }
 
@@ -217,5 +264,25 @@ mod tests {
         assert!(parse_time_scale("inf").is_err());
         assert!(parse_time_scale("nan").is_err());
         assert_eq!(parse_time_scale("0").unwrap(), 0.0);
+        assert!(parse_time_scale("1e308").unwrap_err().contains("too large"));
+        assert_eq!(parse_time_scale("3600").unwrap(), 3600.0);
+        assert!(parse_workers("257").unwrap_err().contains("too large"));
+        assert!(parse_workers("99999999999999999999999")
+            .unwrap_err()
+            .contains("too large"));
+        assert!(parse_workers("-2")
+            .unwrap_err()
+            .contains("not a whole number"));
+        assert_eq!(parse_workers("256").unwrap().get(), MAX_WORKERS);
+        assert!(parse_tasks("1000001").unwrap_err().contains("too large"));
+        assert!(parse_tasks("-5")
+            .unwrap_err()
+            .contains("not a whole number"));
+        assert_eq!(parse_tasks("0").unwrap(), 0);
+        assert!(parse_seed("-5").unwrap_err().contains("not a whole number"));
+        assert!(parse_seed("18446744073709551616")
+            .unwrap_err()
+            .contains("too large"));
+        assert_eq!(parse_seed("18446744073709551615").unwrap(), u64::MAX);
     }
 }

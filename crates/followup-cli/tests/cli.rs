@@ -377,6 +377,45 @@ fn bad_values_are_usage_errors() {
 }
 
 #[test]
+fn out_of_range_values_are_refused_with_a_message_that_says_why() {
+    // Issue 13: these were accepted (and slept for ever), misreported, or raw parse errors.
+    usage_error(&["--time-scale", "1e308"], "too large");
+    usage_error(&["demo", "manual", "--time-scale", "3601"], "at most 3600");
+    usage_error(&["--workers", "30000"], "too large");
+    usage_error(&["--workers", "99999999999999999999999"], "too large");
+    usage_error(&["dupes", "--workers", "100000", "."], "at most 256");
+    usage_error(&["--tasks", "5000000000"], "too large");
+    usage_error(&["--tasks", "-3"], "not a whole number");
+    usage_error(&["--seed", "-5"], "the seed must be from 0 to");
+    let run = usage_error(&["--seed", "18446744073709551616"], "too large");
+    assert!(!run.stderr.contains("invalid digit"), "{}", run.stderr);
+}
+
+#[test]
+fn the_largest_worker_count_starts_and_stops_promptly() {
+    // Bounded by the run's DEADLINE (the child is killed and the test fails past it), far
+    // below the minute 30000 workers took; no timing is asserted beyond that.
+    let run = ok(&[
+        "demo",
+        "primitives",
+        "--workers",
+        "256",
+        "--tasks",
+        "3",
+        "--seed",
+        "1",
+        "--time-scale",
+        "0",
+    ]);
+    let first_round = run
+        .task_lines()
+        .iter()
+        .filter(|l| !l.starts_with(">>"))
+        .count();
+    assert_eq!(first_round, 3, "{}", run.stdout);
+}
+
+#[test]
 fn unknown_subcommands_patterns_and_flags_are_usage_errors() {
     usage_error(&["frobnicate"], "frobnicate");
     usage_error(&["demo", "telepathy"], "possible values");

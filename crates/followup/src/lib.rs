@@ -47,7 +47,7 @@
 //!     for &(i, v) in results {
 //!         if v > 0.5 {
 //!             let d = Arc::clone(&d);
-//!             p.apply_async(move || { d.fetch_add(1, Ordering::SeqCst); (i, v) }).unwrap();
+//!             drop(p.apply_async(move || { d.fetch_add(1, Ordering::SeqCst); (i, v) }).unwrap());
 //!         }
 //!     }
 //! });
@@ -77,7 +77,12 @@
 //!   message; a panicking callback becomes [`Error::CallbackPanicked`].
 //! - **Waiting inside a task never deadlocks the pool**: the waiter runs the awaited task
 //!   itself if it is still queued, or other work meanwhile.
-//! - The handle is a [`Future`](std::future::Future), so async code can `.await` pool work.
+//! - The handle is a [`Future`](std::future::Future), so async code can `.await` pool work;
+//!   [`AsyncResult::shared`] makes a cloneable [`SharedResult`] for `Clone` values, read or
+//!   awaited from several places.
+//! - Tasks returning `Result<U, E>`: [`AsyncResult::flatten`] and [`AsyncResult::try_get`].
+//! - Panic payloads are kept ([`Error::take_panic_payload`]), and a huge timeout
+//!   (`Duration::MAX`) means no limit wherever a `Duration` is taken.
 //!
 //! # Layers
 //! `pool` (the Python-named façade) → `followups` (continuations, sets, groups, fan-in) →
@@ -85,19 +90,30 @@
 //! work-stealing queues, sleeping, lifecycle). Each uses only the layers below it.
 
 #![cfg_attr(not(test), warn(unreachable_pub))]
+// Doctests are examples users copy: they must compile without a warning (README's too).
+#![doc(test(attr(deny(warnings))))]
 
+mod deadline;
 mod engine;
 mod error;
 mod followups;
 #[cfg(all(test, loom))]
 mod loom_tests;
+mod payload;
 mod pool;
 mod sync;
 mod task;
 
 pub use error::{Error, Result};
 pub use followups::{Adder, AsCompleted, IntoAsyncResult, TaskGroup};
+pub use payload::PanicPayload;
 pub use pool::{
     follow_up, spawn, Imap, ImapOptions, ImapUnordered, MapOptions, ThreadPool, ThreadPoolBuilder,
 };
-pub use task::{is_cancelled, AsyncResult, Callbacks, Canceller};
+pub use task::{is_cancelled, AsyncResult, Callbacks, Canceller, SharedResult};
+
+/// The README's Rust snippets, compiled and run as doctests (warnings denied, as for every
+/// doctest here), so what a reader copies from it compiles cleanly.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -619,7 +619,9 @@ fn check_outcome(run: &Run, what: &str, id: usize, r: &Result<Val, Error>) {
                 bad("panicked without a planned panic");
             }
         }
-        Err(Error::CallbackPanicked { message }) => bad(&format!("callback panicked: {message}")),
+        Err(Error::CallbackPanicked { message, .. }) => {
+            bad(&format!("callback panicked: {message}"))
+        }
         Err(Error::Closed) => {
             // A continuation registered from outside the pool after close() is refused.
             if origin == Origin::Plain || origin == Origin::MapItem {

@@ -127,9 +127,13 @@ impl Engine {
                 let outcome = match init {
                     Some(init) => {
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(index)))
-                            .map_err(|p| Error::InitializerPanicked {
-                                worker: index,
-                                message: crate::error::panic_message(&*p),
+                            .map_err(|p| {
+                                let e = Error::InitializerPanicked {
+                                    worker: index,
+                                    message: crate::error::panic_message(&*p),
+                                };
+                                crate::payload::drop_quietly(p);
+                                e
                             })
                     }
                     None => Ok(()),
@@ -350,7 +354,11 @@ impl Engine {
         let mut next = Some(job);
         while let Some(job) = next {
             self.ensure_unit(&job);
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.abandon()));
+            // `abandon` contains its own panics; this guard is the last resort, as on a worker.
+            let escaped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.abandon()));
+            if let Err(p) = escaped {
+                crate::payload::drop_quietly(p);
+            }
             self.finish_one();
             next = PENDING.with(|p| p.borrow_mut().as_mut().and_then(Vec::pop));
         }
@@ -408,7 +416,8 @@ impl Engine {
         if !self.lifecycle.is_closed() {
             return Err(Error::StillRunning);
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too large for the clock is no limit.
+        let deadline = timeout.and_then(crate::deadline::deadline);
         {
             let mut guard = lock(&self.quiet);
             while !self.should_exit() {

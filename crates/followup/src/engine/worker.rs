@@ -221,13 +221,17 @@ impl WorkerLocal {
         let outer_borrower = self.borrower.take();
         // A job's own panics are caught inside it; this guard is for what escapes anyway (a
         // result whose Drop panics, say): the worker must survive everything.
-        let _ = catch_unwind(AssertUnwindSafe(|| {
+        let escaped = catch_unwind(AssertUnwindSafe(|| {
             if engine.is_terminated() {
                 job.abandon();
             } else {
                 job.run();
             }
         }));
+        if let Err(p) = escaped {
+            // Nobody will read it, and its own `Drop` may panic.
+            crate::payload::drop_quietly(p);
+        }
         self.lent.set(outer_lent);
         self.in_job.set(outer_in_job);
         let passed_on = match self.borrower.replace(outer_borrower) {

@@ -1,6 +1,7 @@
 //! [`AsCompleted`]: results in completion order from a set you can add to while iterating
 //! (Dask's `as_completed(...).add`, which Python's standard library never got).
 
+use crate::deadline::deadline;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
@@ -158,9 +159,10 @@ impl<T: Send + 'static> AsCompleted<T> {
 
     /// The next result in completion order, waiting at most `timeout`;
     /// `Some(Err(Error::Timeout))` if none arrived in time (the set stays usable), `None`
-    /// when nothing is pending.
+    /// when nothing is pending. A timeout too large for the clock (up to `Duration::MAX`) means
+    /// no limit.
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
-        self.next_until(Some(Instant::now() + timeout))
+        self.next_until(deadline(timeout))
     }
 
     fn next_until(&mut self, until: Option<Instant>) -> Option<Result<T>> {

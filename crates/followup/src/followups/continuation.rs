@@ -8,15 +8,24 @@
 //! as [`Error::Cancelled`], which `then`/`recover` still see, so cleanup can run.
 
 use super::timer;
+use crate::deadline::deadline;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
 use crate::task::core::Promise;
 use crate::task::issue::{chain, chain_ok};
 use crate::task::AsyncResult;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What an [`AsyncResult::and_then`] step may return: a handle, or the `Result` of issuing one
 /// (so `pool.apply_async(..)` can be returned as is).
+#[diagnostic::on_unimplemented(
+    message = "`AsyncResult::and_then` needs a closure that returns a handle (`AsyncResult<_>` \
+               or `followup::Result<AsyncResult<_>>`), not `{Self}`",
+    label = "this is not a handle to more pool work",
+    note = "unlike `Result::and_then`, the step issues more work and returns its handle; for a \
+            closure returning a plain value use `map`, and for one returning a `Result` use \
+            `map(..)` then `flatten()`"
+)]
 pub trait IntoAsyncResult<U> {
     /// Converts into a handle (an issuing error becomes a resolved handle).
     fn into_async_result(self) -> Result<AsyncResult<U>>;
@@ -82,14 +91,27 @@ impl<T: Send + 'static> AsyncResult<T> {
         chain(self, move |r| r.or_else(|e| Ok(f(e))))
     }
 
-    /// On success, runs `f`, which issues more work and returns its handle; the result is
-    /// that work's result, flattened (Java's `thenCompose`).
+    /// On success, runs `f`, which **issues more work and returns its handle**; the result is
+    /// that work's result, flattened (Java's `thenCompose`, `Future::then` of futures-rs).
+    ///
+    /// Not `Result::and_then`: `f` returns a handle ([`AsyncResult`], or the
+    /// `followup::Result<AsyncResult<_>>` of issuing one), not a `Result` of a value. For a
+    /// step that computes a plain value use [`map`](Self::map); for one that returns a
+    /// `followup::Result`, use `map` then [`flatten`](Self::flatten).
     ///
     /// ```
     /// let pool = followup::ThreadPool::with_workers(2).unwrap();
     /// let p = pool.clone();
     /// let h = pool.apply_async(|| 3).unwrap().and_then(move |v| p.apply_async(move || v * 10));
     /// assert_eq!(h.get(), Ok(30));
+    /// ```
+    ///
+    /// A closure returning a `Result` of a value, as `Result::and_then` would take, is refused
+    /// at compile time with a message that says so:
+    ///
+    /// ```compile_fail
+    /// let pool = followup::ThreadPool::with_workers(1).unwrap();
+    /// let h = pool.apply_async(|| 3).unwrap().and_then(|v| Ok::<_, followup::Error>(v + 1));
     /// ```
     pub fn and_then<U, R, F>(self, f: F) -> AsyncResult<U>
     where
@@ -168,14 +190,42 @@ impl<T: Send + 'static> AsyncResult<T> {
         self.inner.cell().set_next(Box::new(move |outcome| {
             on_time.fulfil(outcome);
         }));
-        timer::at(Instant::now() + limit, move || {
-            // Cancel first, publish second: whoever the deadline wakes sees the work stopped.
-            late.decide(|| {
-                source.cancel();
-                Err(Error::DeadlineExceeded)
+        // A limit too large for the clock is no deadline at all: no timer is set.
+        if let Some(at) = deadline(limit) {
+            timer::at(at, move || {
+                // Cancel first, publish second: whoever the deadline wakes sees the work stopped.
+                late.decide(|| {
+                    source.cancel();
+                    Err(Error::DeadlineExceeded)
+                });
             });
-        });
+        }
         AsyncResult::new(promise, engine)
+    }
+}
+
+impl<U: Send + 'static, E: Send + 'static> AsyncResult<std::result::Result<U, E>> {
+    /// For a task whose value is itself a `Result`: one handle whose error is either the
+    /// pool's (the task panicked, was cancelled, ...) or the task's own, converted into
+    /// [`Error`]. Like `Result::flatten`; a success is passed on as a follow-up step (a
+    /// continuation), an error at once. To keep your own error type instead, read with
+    /// [`try_get`](AsyncResult::try_get).
+    ///
+    /// ```
+    /// use followup::Error;
+    /// let pool = followup::ThreadPool::with_workers(2).unwrap();
+    /// let p = pool.clone();
+    /// // A task that waits for another one returns a `followup::Result`:
+    /// let nested = pool.apply_async(move || p.apply(|| 21)).unwrap();
+    /// assert_eq!(nested.flatten().map(|v| v * 2).get(), Ok(42));
+    /// let refused = pool.apply_async(|| -> followup::Result<u8> { Err(Error::Cancelled) });
+    /// assert_eq!(refused.unwrap().flatten().get(), Err(Error::Cancelled));
+    /// ```
+    pub fn flatten(self) -> AsyncResult<U>
+    where
+        E: Into<Error>,
+    {
+        chain_ok(self, |r: std::result::Result<U, E>| r.map_err(Into::into))
     }
 }
 

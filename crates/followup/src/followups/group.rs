@@ -1,5 +1,6 @@
 //! [`TaskGroup`]: wait for a tree of work that keeps growing, without closing the pool.
 
+use crate::deadline::deadline;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
@@ -112,9 +113,10 @@ impl TaskGroup {
     }
 
     /// [`wait`](Self::wait) that gives up after `timeout` with [`Error::Timeout`]; the work
-    /// goes on and the group can be waited on again.
+    /// goes on and the group can be waited on again. A timeout too large for the clock (up to
+    /// `Duration::MAX`) means no limit.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
-        self.wait_until(Some(Instant::now() + timeout))
+        self.wait_until(deadline(timeout))
     }
 
     fn wait_until(&self, until: Option<Instant>) -> Result<()> {
@@ -125,7 +127,7 @@ impl TaskGroup {
             let t = &self.tracker;
             let done = self.engine.wait_helping(
                 &|| t.pending() == 0,
-                &|d| t.block(d.map(|d| Instant::now() + d)),
+                &|d| t.block(d.and_then(deadline)),
                 until,
             );
             if !done {

@@ -62,7 +62,10 @@ impl Timer {
                     let Reverse(e) = q.0.pop().expect("peeked");
                     drop(q);
                     // Actions only resolve promises and flag cancellation: no user code.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(e.action));
+                    let escaped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(e.action));
+                    if let Err(p) = escaped {
+                        crate::payload::drop_quietly(p);
+                    }
                     q = lock(&self.queue);
                 }
                 Some(Reverse(e)) => {

@@ -141,11 +141,7 @@ where
                 move || {
                     let results = items
                         .into_iter()
-                        .map(|a| {
-                            catch_unwind(AssertUnwindSafe(|| f(a))).map_err(|p| Error::Panicked {
-                                message: panic_message(&*p),
-                            })
-                        })
+                        .map(|a| catch_unwind(AssertUnwindSafe(|| f(a))).map_err(Error::panicked))
                         .collect();
                     let _ = tx_ok.send((chunk, results));
                     Ok(())
@@ -362,7 +358,7 @@ macro_rules! stream_iterator {
             /// nothing arrived in time; the iterator stays usable and a later call returns the
             /// item (Python's `next(timeout)`).
             pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
-                self.stream.next_until(Some(Instant::now() + timeout))
+                self.stream.next_until(crate::deadline::deadline(timeout))
             }
         }
 

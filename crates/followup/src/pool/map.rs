@@ -131,15 +131,10 @@ where
         let start = chunk * self.chunksize;
         let mut values = Vec::with_capacity(items.len());
         for (k, item) in items.into_iter().enumerate() {
-            let mut r =
-                catch_unwind(AssertUnwindSafe(|| (self.f)(item))).map_err(|p| Error::Panicked {
-                    message: panic_message(&*p),
-                });
+            let mut r = catch_unwind(AssertUnwindSafe(|| (self.f)(item))).map_err(Error::panicked);
             if let Some(cb) = &self.on_item {
                 if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(start + k, &r))) {
-                    r = Err(Error::CallbackPanicked {
-                        message: panic_message(&*p),
-                    });
+                    r = Err(Error::callback_panicked(p, r.err()));
                 }
             }
             match r {

@@ -1,7 +1,8 @@
 //! Success and error callbacks attached to a task when it is issued (Python's `callback=` and
 //! `error_callback=`).
 
-use crate::error::{panic_message, Error, Result};
+use crate::error::{Error, Result};
+use crate::payload::drop_contained;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -13,7 +14,8 @@ type OnError = Box<dyn FnOnce(&Error) + Send>;
 /// (Python's ordering). Keep them short; long work belongs in a follow-up task.
 ///
 /// A panicking callback does not hurt the pool: the job's result becomes
-/// [`Error::CallbackPanicked`] with the panic message.
+/// [`Error::CallbackPanicked`] with the panic message and payload; when it was the error
+/// callback, the task's own error stays reachable there (`task_error`, and `source()`).
 ///
 /// ```
 /// use followup::{Callbacks, ThreadPool};
@@ -76,20 +78,35 @@ impl<T> Callbacks<T> {
         self.on_success.is_none() && self.on_error.is_none()
     }
 
-    /// Runs the matching callback on `outcome`; a callback panic replaces the outcome.
+    /// Runs the matching callback on `outcome`; a callback panic replaces the outcome (an
+    /// error callback's panic keeps the original error inside). Never unwinds: the callback
+    /// that does not run is dropped with any panic of its `Drop` contained.
     pub(crate) fn apply(self, outcome: Result<T>) -> Result<T> {
+        let Callbacks {
+            on_success,
+            on_error,
+        } = self;
         let ran = match &outcome {
-            Ok(v) => self
-                .on_success
-                .map(|cb| catch_unwind(AssertUnwindSafe(|| cb(v)))),
-            Err(e) => self
-                .on_error
-                .map(|cb| catch_unwind(AssertUnwindSafe(|| cb(e)))),
+            Ok(v) => {
+                drop_contained(on_error);
+                on_success.map(|cb| catch_unwind(AssertUnwindSafe(|| cb(v))))
+            }
+            Err(e) => {
+                drop_contained(on_success);
+                on_error.map(|cb| catch_unwind(AssertUnwindSafe(|| cb(e))))
+            }
         };
         match ran {
-            Some(Err(p)) => Err(Error::CallbackPanicked {
-                message: panic_message(&*p),
-            }),
+            Some(Err(p)) => {
+                let task_error = match outcome {
+                    Ok(v) => {
+                        drop_contained(v);
+                        None
+                    }
+                    Err(e) => Some(e),
+                };
+                Err(Error::callback_panicked(p, task_error))
+            }
             _ => outcome,
         }
     }

@@ -19,9 +19,16 @@
 //! # Fields
 //! `inner` (the outcome, the one continuation, the async waker, the count of blocked waiters)
 //! is only touched under its mutex; no user code ever runs while it is held.
+//!
+//! # Reading
+//! A value is handed out once; later reads say [`Error::ResultTaken`]. An error is handed out
+//! as a clone and stays, so every read of a failed cell reports the same error (Python
+//! re-raises the same exception on every `get`).
 
 use crate::error::{Error, Result};
+use crate::payload::drop_quietly;
 use crate::sync::{lock, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -54,6 +61,18 @@ struct Inner<T> {
 pub(crate) enum Taken<T> {
     Ready(Result<T>),
     NotReady,
+}
+
+/// Hands out a published outcome: a value once (then `ResultTaken`), an error on every read.
+fn take_outcome<T>(inner: &mut Inner<T>) -> Result<T> {
+    match inner.outcome.take() {
+        Some(Err(e)) => {
+            inner.outcome = Some(Err(e.clone()));
+            Err(e)
+        }
+        Some(Ok(v)) => Ok(v),
+        None => Err(Error::ResultTaken),
+    }
 }
 
 impl<T> Cell<T> {
@@ -140,6 +159,10 @@ impl<T> Cell<T> {
 
     /// Publishes the outcome. Only the claimer calls this, once. A registered continuation
     /// receives the outcome instead of the cell; it is called after the lock is released.
+    ///
+    /// Never unwinds: the outcome is published before anything else runs, and a panic of the
+    /// async waker or of the continuation (which may drop a value nobody wants) is contained,
+    /// so the claimer can always go on to settle the task's group and unit.
     pub(crate) fn complete(&self, outcome: Result<T>) {
         let mut inner = lock(&self.inner);
         inner.succeeded = Some(outcome.is_ok());
@@ -158,10 +181,14 @@ impl<T> Cell<T> {
         }
         drop(inner);
         if let Some(w) = waker {
-            w.wake();
+            if let Err(p) = catch_unwind(AssertUnwindSafe(move || w.wake())) {
+                drop_quietly(p);
+            }
         }
         if let Some((next, outcome)) = to_next {
-            next(outcome);
+            if let Err(p) = catch_unwind(AssertUnwindSafe(move || next(outcome))) {
+                drop_quietly(p);
+            }
         }
     }
 
@@ -170,7 +197,7 @@ impl<T> Cell<T> {
     pub(crate) fn set_next(&self, next: Continuation<T>) {
         let mut inner = lock(&self.inner);
         if self.phase() == DONE {
-            let outcome = inner.outcome.take().unwrap_or(Err(Error::ResultTaken));
+            let outcome = take_outcome(&mut inner);
             drop(inner);
             next(outcome);
         } else {
@@ -184,7 +211,7 @@ impl<T> Cell<T> {
         if self.phase() != DONE {
             return Taken::NotReady;
         }
-        Taken::Ready(inner.outcome.take().unwrap_or(Err(Error::ResultTaken)))
+        Taken::Ready(take_outcome(&mut inner))
     }
 
     /// `Some(true)` if the task succeeded, `Some(false)` if it failed, `None` if not done.
@@ -199,13 +226,27 @@ impl<T> Cell<T> {
     pub(crate) fn poll_take(&self, waker: &Waker) -> Taken<T> {
         let mut inner = lock(&self.inner);
         if self.phase() == DONE {
-            return Taken::Ready(inner.outcome.take().unwrap_or(Err(Error::ResultTaken)));
+            return Taken::Ready(take_outcome(&mut inner));
         }
         match &inner.waker {
             Some(w) if w.will_wake(waker) => {}
             _ => inner.waker = Some(waker.clone()),
         }
         Taken::NotReady
+    }
+
+    /// Stores `waker` to be woken when the outcome arrives, without taking it; true if it is
+    /// here already (then nothing is stored).
+    pub(crate) fn register_waker(&self, waker: &Waker) -> bool {
+        let mut inner = lock(&self.inner);
+        if self.phase() == DONE {
+            return true;
+        }
+        match &inner.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => inner.waker = Some(waker.clone()),
+        }
+        false
     }
 
     /// Blocks this thread until done or until `until` (if given) passes.

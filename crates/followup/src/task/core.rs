@@ -7,7 +7,8 @@ use super::context::{self, Frame};
 use super::tracker::Tracker;
 use super::Completion;
 use crate::engine::{Job, Loan};
-use crate::error::{panic_message, Error, Result};
+use crate::error::{Error, Result};
+use crate::payload::drop_contained;
 use crate::sync::Arc;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -78,6 +79,9 @@ where
     /// false if it was cancelled meanwhile (the input is dropped).
     pub(crate) fn deliver(&self, input: I) -> bool {
         if self.cell.cancel_requested() || self.cell.is_done() {
+            // The parent's outcome may hold a value whose `Drop` panics: contain it, so the
+            // caller can still count this continuation out.
+            drop_contained(input);
             return false;
         }
         // SAFETY: `input` is read only by `execute`, which runs after a claim from QUEUED,
@@ -89,7 +93,7 @@ where
         }
         // Cancelled meanwhile: nobody will ever read the input, so take it back and drop it.
         // SAFETY: as above; the failed CAS means no claim from QUEUED can ever happen.
-        drop(unsafe { (*self.input.get()).take() });
+        drop_contained(unsafe { (*self.input.get()).take() });
         false
     }
 
@@ -118,16 +122,17 @@ where
         let outcome = context::enter(&frame, || {
             let outcome = match input {
                 _ if self.tracker.as_ref().is_some_and(|t| t.is_cancelled()) => {
+                    // Not run: its closure and input are dropped unrun, which may panic.
+                    drop_contained((f, input));
+                    return callbacks.apply(Err(Error::Cancelled));
+                }
+                // The payload is kept in the error, not dropped here: its `Drop` may panic.
+                Some(input) => catch_unwind(AssertUnwindSafe(move || f(input)))
+                    .unwrap_or_else(|p| Err(Error::panicked(p))),
+                None => {
+                    drop_contained(f);
                     Err(Error::Cancelled)
                 }
-                Some(input) => {
-                    catch_unwind(AssertUnwindSafe(move || f(input))).unwrap_or_else(|p| {
-                        Err(Error::Panicked {
-                            message: panic_message(&*p),
-                        })
-                    })
-                }
-                None => Err(Error::Cancelled),
             };
             if callbacks.is_empty() {
                 outcome
@@ -139,13 +144,17 @@ where
     }
 
     /// Resolves a claimed task without running it (cancelled, terminated).
+    ///
+    /// Runs on whichever thread cancelled or terminated, so nothing of the user's may unwind
+    /// out of here: a closure whose `Drop` panics is contained (the handle still says `error`,
+    /// since the closure never ran; the panic hook has reported the panic).
     fn give_up(&self, error: Error) {
         // SAFETY: only the claimer gets here. `input` is left alone: a `deliver` may be
         // writing it right now (see there); it is dropped with the task.
         let work = unsafe { (*self.work.get()).take() };
         let outcome = match work {
             Some((f, callbacks)) => {
-                drop(f);
+                drop_contained(f);
                 let frame = Frame {
                     state: self.cell.state_word(),
                     id: self as *const Self as *const (),
@@ -158,6 +167,8 @@ where
         self.resolve(outcome);
     }
 
+    /// Publishes the outcome, then leaves the group. `Cell::complete` never unwinds, so the
+    /// group always hears of the task.
     fn resolve(&self, outcome: Result<T>) {
         let error = match (&self.tracker, &outcome) {
             (Some(_), Err(e)) => Some(e.clone()),
@@ -343,10 +354,13 @@ impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
             tracker,
         };
         let outcome = context::enter(&frame, || match tracker {
-            Some(t) if t.is_cancelled() => Err(Error::Cancelled),
-            _ => catch_unwind(AssertUnwindSafe(f)).map_err(|p| Error::Panicked {
-                message: panic_message(&*p),
-            }),
+            Some(t) if t.is_cancelled() => {
+                drop_contained(f);
+                Err(Error::Cancelled)
+            }
+            // The payload goes into the error (kept by the group), not dropped here: its
+            // `Drop` may panic, and the group must still hear of the task.
+            _ => catch_unwind(AssertUnwindSafe(f)).map_err(Error::panicked),
         });
         if let Some(t) = tracker {
             t.exit(outcome.err().as_ref());
@@ -355,7 +369,7 @@ impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
 
     fn abandon(self: Arc<Self>) {
         let Some(f) = self.take() else { return };
-        drop(f);
+        drop_contained(f);
         if let Some(t) = &self.tracker {
             t.exit(Some(&Error::Terminated));
         }

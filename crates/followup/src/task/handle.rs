@@ -4,6 +4,7 @@ use super::cell::Taken;
 use super::context;
 use super::core::Promise;
 use super::Completion;
+use crate::deadline::deadline;
 use crate::engine::EngineRef;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
@@ -83,10 +84,10 @@ impl<T: Send + 'static> AsyncResult<T> {
         let _ = self.wait_until(None);
     }
 
-    /// Blocks until the result is ready or `timeout` passes; true if it is ready.
+    /// Blocks until the result is ready or `timeout` passes; true if it is ready. A timeout
+    /// too large for the clock (up to `Duration::MAX`) means no limit.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Some(Instant::now() + timeout))
-            .unwrap_or(false)
+        self.wait_until(deadline(timeout)).unwrap_or(false)
     }
 
     /// Waits for the result and returns it: the value, or the error that stopped the task.
@@ -96,10 +97,28 @@ impl<T: Send + 'static> AsyncResult<T> {
     }
 
     /// Like [`get`](Self::get) but gives up after `timeout` with [`Error::Timeout`]; the task
-    /// goes on and the handle stays usable, so a later call can still fetch the result. Once
-    /// the result has been returned, further calls give [`Error::ResultTaken`].
+    /// goes on and the handle stays usable, so a later call can still fetch the result. A
+    /// timeout too large for the clock (up to `Duration::MAX`) means no limit.
+    ///
+    /// Reads are repeatable for failures: a failed task gives the same error on every call
+    /// (clones of one error; a panic payload is shared by them, see
+    /// [`Error::take_panic_payload`]). A value is handed out once: once it has been returned,
+    /// further calls give [`Error::ResultTaken`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = followup::ThreadPool::with_workers(1).unwrap();
+    /// let mut failed = pool.apply_async(|| -> u8 { panic!("no") }).unwrap();
+    /// let first = failed.get_timeout(Duration::MAX);
+    /// assert!(first.as_ref().unwrap_err().is_panic());
+    /// assert_eq!(failed.get_timeout(Duration::MAX), first); // the same error again
+    ///
+    /// let mut fine = pool.apply_async(|| 5).unwrap();
+    /// assert_eq!(fine.get_timeout(Duration::MAX), Ok(5));
+    /// assert_eq!(fine.get_timeout(Duration::MAX), Err(followup::Error::ResultTaken));
+    /// ```
     pub fn get_timeout(&mut self, timeout: Duration) -> Result<T> {
-        if self.wait_until(Some(Instant::now() + timeout))? {
+        if self.wait_until(deadline(timeout))? {
             self.take()
         } else {
             Err(Error::Timeout)
@@ -130,7 +149,7 @@ impl<T: Send + 'static> AsyncResult<T> {
     }
 
     /// Waits until ready or `until`; `Ok(true)` if ready.
-    fn wait_until(&self, until: Option<Instant>) -> Result<bool> {
+    pub(crate) fn wait_until(&self, until: Option<Instant>) -> Result<bool> {
         let cell = self.inner.cell();
         if cell.is_done() {
             return Ok(true);
@@ -146,9 +165,36 @@ impl<T: Send + 'static> AsyncResult<T> {
         }
         Ok(self.engine.wait_helping(
             &|| cell.is_done(),
-            &|t| cell.block(t.map(|d| Instant::now() + d)),
+            &|t| cell.block(t.and_then(deadline)),
             until,
         ))
+    }
+}
+
+impl<U: Send + 'static, E: Send + 'static> AsyncResult<std::result::Result<U, E>> {
+    /// For a task whose value is a `Result<U, E>`: waits and returns the task's own result,
+    /// with a pool error (panic, cancellation, ...) converted into your error type `E` through
+    /// `From<followup::Error>` (as `?` would), so there is no `Result<Result<U, E>>` to unpack.
+    /// See also [`flatten`](Self::flatten), which keeps a handle.
+    ///
+    /// ```
+    /// type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    /// let pool = followup::ThreadPool::with_workers(1).unwrap();
+    /// let parsed = pool.apply_async(|| "42".parse::<u32>().map_err(BoxError::from)).unwrap();
+    /// assert_eq!(parsed.try_get().unwrap(), 42);
+    /// let bad = pool.apply_async(|| "x".parse::<u32>().map_err(BoxError::from)).unwrap();
+    /// assert!(bad.try_get().unwrap_err().to_string().contains("invalid digit"));
+    /// let panicked = pool.apply_async(|| -> Result<u32, BoxError> { panic!("boom") }).unwrap();
+    /// assert_eq!(panicked.try_get().unwrap_err().to_string(), "the task panicked: boom");
+    /// ```
+    pub fn try_get(self) -> std::result::Result<U, E>
+    where
+        E: From<Error>,
+    {
+        match self.get() {
+            Ok(inner) => inner,
+            Err(e) => Err(E::from(e)),
+        }
     }
 }
 

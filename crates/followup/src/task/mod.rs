@@ -11,6 +11,7 @@ pub(crate) mod context;
 pub(crate) mod core;
 pub(crate) mod handle;
 pub(crate) mod issue;
+pub(crate) mod shared;
 pub(crate) mod tracker;
 
 use crate::sync::Arc;
@@ -20,6 +21,7 @@ use tracker::Tracker;
 pub use callbacks::Callbacks;
 pub use context::is_cancelled;
 pub use handle::{AsyncResult, Canceller};
+pub use shared::SharedResult;
 
 /// What a handle needs from the thing it points at, whatever produces the result.
 pub(crate) trait Completion<T>: Send + Sync {

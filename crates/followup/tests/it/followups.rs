@@ -82,12 +82,7 @@ fn errors_skip_map_and_reach_then() {
             v * 2
         })
         .then(|r| r);
-    assert_eq!(
-        get(h),
-        Ok(Err(Error::Panicked {
-            message: "root".into()
-        }))
-    );
+    assert_eq!(get(h), Ok(Err(panicked("root"))));
     assert_eq!(count(&skipped), 0, "map closures were skipped");
 }
 
@@ -100,12 +95,7 @@ fn errors_pass_through_map_to_get() {
         .map(|v| v + 1)
         .and_then(|v: u32| -> followup::Result<AsyncResult<u32>> { panic!("not called {v}") })
         .when(|_| true, |v| v);
-    assert_eq!(
-        get(h),
-        Err(Error::Panicked {
-            message: "deep".into()
-        })
-    );
+    assert_eq!(get(h), Err(panicked("deep")));
 }
 
 #[test]
@@ -134,12 +124,7 @@ fn and_then_reports_the_inner_error() {
         .apply_async(|| 3)
         .unwrap()
         .and_then(move |_| q.apply_async(|| -> u8 { panic!("inner") }));
-    assert_eq!(
-        get(h),
-        Err(Error::Panicked {
-            message: "inner".into()
-        })
-    );
+    assert_eq!(get(h), Err(panicked("inner")));
     // A step that fails to issue its work: that error becomes the result.
     let h = p
         .apply_async(|| 1)
@@ -501,12 +486,7 @@ fn as_completed_yields_errors_as_items() {
     let mut set = p.as_completed();
     set.submit(|| -> u8 { panic!("bad") }).unwrap();
     let r = set.next_timeout(LONG).unwrap();
-    assert_eq!(
-        r,
-        Err(Error::Panicked {
-            message: "bad".into()
-        })
-    );
+    assert_eq!(r, Err(panicked("bad")));
     assert_eq!(set.next_timeout(LONG), None);
 }
 
@@ -733,12 +713,7 @@ fn group_with_a_single_failure_reports_that_error() {
     let g = p.group();
     g.spawn(|| panic!("only one")).unwrap();
     g.spawn(|| ()).unwrap();
-    assert_eq!(
-        g.wait_timeout(LONG),
-        Err(Error::Panicked {
-            message: "only one".into()
-        })
-    );
+    assert_eq!(g.wait_timeout(LONG), Err(panicked("only one")));
 }
 
 #[test]
@@ -922,12 +897,7 @@ fn all_first_error_resolves_it_and_cancels_the_rest() {
     }
     let all = p.all(hs);
     gate.open();
-    assert_eq!(
-        get(all),
-        Err(Error::Panicked {
-            message: "first error".into()
-        })
-    );
+    assert_eq!(get(all), Err(panicked("first error")));
     p.close();
     p.join_timeout(LONG).unwrap();
     assert_eq!(
@@ -1013,12 +983,7 @@ fn all_settled_gives_every_outcome_in_order() {
     let all = get(p.all_settled(hs)).unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(all[0], Ok(1));
-    assert_eq!(
-        all[1],
-        Err(Error::Panicked {
-            message: "x".into()
-        })
-    );
+    assert_eq!(all[1], Err(panicked("x")));
     assert_eq!(all[2], Ok(3));
 }
 
@@ -1088,12 +1053,7 @@ fn any_with_every_input_failing_gives_the_first_error_with_a_count() {
         other => panic!("expected Error::Group, got {other:?}"),
     }
     let one = vec![p.apply_async(|| -> u8 { panic!("lonely") }).unwrap()];
-    assert_eq!(
-        get(p.any(one)),
-        Err(Error::Panicked {
-            message: "lonely".into()
-        })
-    );
+    assert_eq!(get(p.any(one)), Err(panicked("lonely")));
 }
 
 #[test]
@@ -1188,12 +1148,7 @@ fn future_is_pending_then_woken_when_the_task_finishes() {
 fn future_reports_errors() {
     let p = pool(1);
     let h = p.apply_async(|| -> u8 { panic!("async boom") }).unwrap();
-    assert_eq!(
-        block_on(h, LONG).0,
-        Err(Error::Panicked {
-            message: "async boom".into()
-        })
-    );
+    assert_eq!(block_on(h, LONG).0, Err(panicked("async boom")));
 }
 
 #[test]
@@ -1212,4 +1167,125 @@ fn handles_can_be_awaited_in_async_code() {
         Ok::<_, Error>((b, all))
     };
     assert_eq!(block_on(fut, LONG).0, Ok((42, vec![1, 2])));
+}
+
+// ---- Ergonomics: shared handles, flattening ---------------------------------------------------
+
+#[test]
+fn a_shared_result_is_read_by_every_clone_any_number_of_times() {
+    guarded(|| {
+        let p = pool(2);
+        let (gate, _blockers) = block_workers(&p, 2);
+        let shared = p.apply_async(|| String::from("v")).unwrap().shared();
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let s = shared.clone();
+                std::thread::spawn(move || (s.get_timeout(LONG), s.get_timeout(LONG)))
+            })
+            .collect();
+        gate.open();
+        for r in readers {
+            let (a, b) = r.join().unwrap();
+            assert_eq!(a.as_deref(), Ok("v"));
+            assert_eq!(b.as_deref(), Ok("v"));
+        }
+        assert!(shared.ready());
+        assert_eq!(shared.successful(), Some(true));
+        assert_eq!(shared.get().as_deref(), Ok("v"));
+    });
+}
+
+#[test]
+fn a_shared_result_is_awaited_from_several_places_and_every_waiter_is_woken() {
+    guarded(|| {
+        let p = pool(1);
+        let (gate, _blockers) = block_workers(&p, 1);
+        let shared = p.apply_async(|| 5u8).unwrap().shared();
+        let awaiting: Vec<_> = (0..2)
+            .map(|_| {
+                let s = shared.clone();
+                std::thread::spawn(move || block_on(s, LONG))
+            })
+            .collect();
+        // Both pollers may or may not have registered before the gate opens; either way each
+        // must end with the value (a lost wake-up fails `block_on`'s bound).
+        gate.open();
+        for a in awaiting {
+            assert_eq!(a.join().unwrap().0, Ok(5));
+        }
+        assert_eq!(block_on(shared.clone(), LONG).0, Ok(5));
+    });
+}
+
+#[test]
+fn a_shared_failure_gives_every_reader_the_error() {
+    guarded(|| {
+        let p = pool(1);
+        let shared = p
+            .apply_async(|| -> u8 { panic!("shared") })
+            .unwrap()
+            .shared();
+        let other = shared.clone();
+        assert_eq!(shared.get_timeout(LONG), Err(panicked("shared")));
+        assert_eq!(other.get_timeout(LONG), Err(panicked("shared")));
+        assert_eq!(block_on(other, LONG).0, Err(panicked("shared")));
+
+        let (gate, _blockers) = block_workers(&p, 1);
+        let queued = p.apply_async(|| 1u8).unwrap().shared();
+        let twin = queued.clone();
+        assert!(twin.cancel());
+        assert_eq!(queued.get_timeout(LONG), Err(Error::Cancelled));
+        assert_eq!(twin.get_timeout(LONG), Err(Error::Cancelled));
+        gate.open();
+    });
+}
+
+#[test]
+fn flatten_merges_a_task_result_into_the_handle() {
+    guarded(|| {
+        let p = pool(2);
+        let q = p.clone();
+        let ok = p.apply_async(move || q.apply(|| 20)).unwrap().flatten();
+        assert_eq!(get(ok.map(|v| v + 1)), Ok(21));
+        let failed = p
+            .apply_async(|| -> followup::Result<u8> { Err(Error::Cancelled) })
+            .unwrap()
+            .flatten();
+        assert_eq!(get(failed), Err(Error::Cancelled));
+        let panicked_task = p
+            .apply_async(|| -> followup::Result<u8> { panic!("outer") })
+            .unwrap()
+            .flatten();
+        assert_eq!(get(panicked_task), Err(panicked("outer")));
+    });
+}
+
+#[test]
+fn try_get_returns_the_task_error_in_its_own_type() {
+    guarded(|| {
+        #[derive(Debug, PartialEq)]
+        enum Mine {
+            Said(&'static str),
+            Pool(String),
+        }
+        impl From<Error> for Mine {
+            fn from(e: Error) -> Mine {
+                Mine::Pool(e.to_string())
+            }
+        }
+        let p = pool(1);
+        let h = p.apply_async(|| -> Result<u8, Mine> { Ok(1) }).unwrap();
+        assert_eq!(h.try_get(), Ok(1));
+        let h = p
+            .apply_async(|| -> Result<u8, Mine> { Err(Mine::Said("no")) })
+            .unwrap();
+        assert_eq!(h.try_get(), Err(Mine::Said("no")));
+        let h = p
+            .apply_async(|| -> Result<u8, Mine> { panic!("boom") })
+            .unwrap();
+        assert_eq!(
+            h.try_get(),
+            Err(Mine::Pool("the task panicked: boom".into()))
+        );
+    });
 }

@@ -4,6 +4,7 @@
 //! differences from Python in `python-threadpool.md` §8, and the follow-up primitives). Every
 //! blocking wait is bounded: a test that would hang fails instead (see [`util`]).
 
+mod edges;
 mod followups;
 mod lifecycle;
 mod panics;

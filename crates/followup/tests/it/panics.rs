@@ -11,12 +11,7 @@ fn task_panic_becomes_panicked_with_its_message() {
     let p = pool(1);
     let h = p.apply_async(|| -> u32 { panic!("boom {}", 42) }).unwrap();
     let e = get(h).unwrap_err();
-    assert_eq!(
-        e,
-        Error::Panicked {
-            message: "boom 42".into()
-        }
-    );
+    assert_eq!(e, panicked("boom 42"));
     assert!(e.is_panic());
     assert_eq!(e.to_string(), "the task panicked: boom 42");
 }
@@ -25,12 +20,7 @@ fn task_panic_becomes_panicked_with_its_message() {
 fn static_str_panic_message_is_kept() {
     let p = pool(1);
     let e = p.apply(|| -> u8 { panic!("static text") }).unwrap_err();
-    assert_eq!(
-        e,
-        Error::Panicked {
-            message: "static text".into()
-        }
-    );
+    assert_eq!(e, panicked("static text"));
 }
 
 #[test]
@@ -62,12 +52,7 @@ fn success_callback_panic_becomes_callback_panicked_and_the_pool_stays_healthy()
     let cbs = Callbacks::new().on_success(|_: &u8| panic!("cb boom"));
     let h = p.apply_async_with(|| 1u8, cbs).unwrap();
     let e = get(h).unwrap_err();
-    assert_eq!(
-        e,
-        Error::CallbackPanicked {
-            message: "cb boom".into()
-        }
-    );
+    assert_eq!(e, callback_panicked("cb boom", None));
     assert!(e.is_panic());
     // Later jobs are unaffected.
     for i in 0..20u32 {
@@ -87,9 +72,10 @@ fn error_callback_panic_becomes_callback_panicked() {
         .unwrap();
     assert_eq!(
         get(h),
-        Err(Error::CallbackPanicked {
-            message: "while handling: the task panicked: first".into()
-        })
+        Err(callback_panicked(
+            "while handling: the task panicked: first",
+            Some(panicked("first"))
+        ))
     );
     assert_eq!(p.apply(|| 5), Ok(5));
 }
@@ -119,12 +105,7 @@ fn map_whole_result_callback_panic_becomes_callback_panicked() {
     let p = pool(2);
     let opts = MapOptions::new().callback(|_: &Vec<u32>| panic!("map cb"));
     let h = p.map_async_with(|x: u32| x, 0..10, opts).unwrap();
-    assert_eq!(
-        get(h),
-        Err(Error::CallbackPanicked {
-            message: "map cb".into()
-        })
-    );
+    assert_eq!(get(h), Err(callback_panicked("map cb", None)));
     assert_eq!(p.map(|x: u32| x, 0..3), Ok(vec![0, 1, 2]));
 }
 
@@ -139,12 +120,7 @@ fn map_on_item_callback_panic_makes_that_item_callback_panicked() {
             }
         });
     let out = p.map_with(|x: u32| x, 0..10, opts);
-    assert_eq!(
-        out,
-        Err(Error::CallbackPanicked {
-            message: "item cb 6".into()
-        })
-    );
+    assert_eq!(out, Err(callback_panicked("item cb 6", None)));
 }
 
 #[test]
@@ -155,12 +131,7 @@ fn continuation_panic_becomes_panicked_for_that_step() {
         .unwrap()
         .map(|_| -> u32 { panic!("in map") })
         .map(|x| x + 1);
-    assert_eq!(
-        get(h),
-        Err(Error::Panicked {
-            message: "in map".into()
-        })
-    );
+    assert_eq!(get(h), Err(panicked("in map")));
 }
 
 #[test]
@@ -180,12 +151,7 @@ fn imap_item_panic_is_an_error_item_and_the_stream_goes_on() {
         .collect();
     assert_eq!(out.len(), 4);
     assert_eq!(out[0], Ok(0));
-    assert_eq!(
-        out[2],
-        Err(Error::Panicked {
-            message: "two".into()
-        })
-    );
+    assert_eq!(out[2], Err(panicked("two")));
     assert_eq!(out[3], Ok(3));
 }
 

@@ -349,9 +349,7 @@ fn error_callback_gets_the_error_and_only_it_runs() {
         .apply_async_with(|| -> u8 { panic!("bad {}", 7) }, cbs)
         .unwrap();
     let r = get(h);
-    let expected = Error::Panicked {
-        message: "bad 7".into(),
-    };
+    let expected = panicked("bad 7");
     assert_eq!(r, Err(expected.clone()), "get gives the same error");
     assert_eq!(got.lock().unwrap().clone(), Some(expected));
     assert_eq!((count(&ok_calls), count(&err_calls)), (0, 1));
@@ -569,12 +567,7 @@ fn map_error_is_the_lowest_failing_index_even_if_it_fails_last() {
             i
         };
         let out = p.map_with(f, 0..N, MapOptions::new().chunksize(1));
-        assert_eq!(
-            out,
-            Err(Error::Panicked {
-                message: "item 0".into()
-            })
-        );
+        assert_eq!(out, Err(panicked("item 0")));
         assert_eq!(count(&ran), N, "not fail-fast: every item ran");
     });
 }
@@ -592,12 +585,7 @@ fn map_error_reports_lowest_index_across_chunks() {
         0..40,
         MapOptions::new().chunksize(3),
     );
-    assert_eq!(
-        out,
-        Err(Error::Panicked {
-            message: "bad 7".into()
-        })
-    );
+    assert_eq!(out, Err(panicked("bad 7")));
 }
 
 #[test]
@@ -622,9 +610,7 @@ fn map_async_error_callback_gets_the_map_error_once() {
             opts,
         )
         .unwrap();
-    let expected = Error::Panicked {
-        message: "m3".into(),
-    };
+    let expected = panicked("m3");
     assert_eq!(get(h), Err(expected.clone()));
     assert_eq!(*errors.lock().unwrap(), vec![expected]);
     assert_eq!(count(&oks), 0);
@@ -668,12 +654,7 @@ fn map_on_item_fires_for_every_item_with_its_index() {
                 opts,
             )
             .unwrap_err();
-        assert_eq!(
-            out,
-            Error::Panicked {
-                message: "four".into()
-            }
-        );
+        assert_eq!(out, panicked("four"));
         let mut seen = seen.lock().unwrap().clone();
         seen.sort_by_key(|(i, _)| *i);
         assert_eq!(seen.len(), 10, "chunksize {cs}: once per item");

@@ -171,12 +171,7 @@ fn imap_errors_yield_err_items_and_the_stream_continues_chunked_or_not() {
         for (x, r) in out.into_iter().enumerate() {
             let x = x as u32;
             if x % 3 == 0 {
-                assert_eq!(
-                    r,
-                    Err(Error::Panicked {
-                        message: format!("bad {x}")
-                    })
-                );
+                assert_eq!(r, Err(panicked(format!("bad {x}"))));
             } else {
                 assert_eq!(r, Ok(x));
             }

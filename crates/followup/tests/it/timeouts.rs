@@ -93,16 +93,18 @@ fn deadline_exceeded_is_reported_only_once_the_queued_work_is_cancelled() {
     let queued = p.apply_async(|| ()).unwrap();
     let probe = queued.canceller();
     let mut h = queued.timeout(Duration::from_millis(10));
-    let still_cancellable = Arc::new(std::sync::Mutex::new(None));
-    let s = Arc::clone(&still_cancellable);
+    // The waker runs on the resolving thread *after* the outcome is published (the cell wakes
+    // it once its lock is released), so `get` may return before the hook has run: the hook
+    // reports through a channel, and the test waits (bounded) for that report.
+    let (report, still_cancellable) = std::sync::mpsc::channel();
     on_resolve(&mut h, move || {
-        *s.lock().unwrap() = Some(probe.cancel());
+        let _ = report.send(probe.cancel());
     });
     assert_eq!(get(h), Err(Error::DeadlineExceeded));
+    let cancellable = recv(&still_cancellable, "the resolution hook to run");
     gate.open();
-    assert_eq!(
-        *still_cancellable.lock().unwrap(),
-        Some(false),
+    assert!(
+        !cancellable,
         "when DeadlineExceeded was published the queued work had not been cancelled yet"
     );
 }
@@ -126,12 +128,7 @@ fn deadline_passes_errors_through_when_on_time() {
         .apply_async(|| -> u8 { panic!("early fail") })
         .unwrap()
         .timeout(Duration::from_secs(3600));
-    assert_eq!(
-        get(h),
-        Err(Error::Panicked {
-            message: "early fail".into()
-        })
-    );
+    assert_eq!(get(h), Err(panicked("early fail")));
 }
 
 #[test]

@@ -222,7 +222,12 @@ impl std::task::Wake for HookWaker {
 }
 
 /// Polls `h` once (it must still be pending) with a waker that runs `hook` on the thread that
-/// resolves it, at the moment it resolves.
+/// resolves it, right after it resolves.
+///
+/// The handle's waiters are released *before* the waker runs (the cell wakes it after
+/// publishing, once its lock is released), so `get` may return before `hook` has run, or
+/// while it runs: a test must not read what the hook records until the hook says it is done
+/// (send through a channel) or the resolving thread is known to be finished (`join`).
 pub fn on_resolve<T: Send + 'static>(h: &mut AsyncResult<T>, hook: impl FnOnce() + Send + 'static) {
     use std::future::Future;
     let waker = std::task::Waker::from(Arc::new(HookWaker {
@@ -233,4 +238,25 @@ pub fn on_resolve<T: Send + 'static>(h: &mut AsyncResult<T>, hook: impl FnOnce()
         std::pin::Pin::new(h).poll(&mut cx).is_pending(),
         "the handle must still be pending"
     );
+}
+
+/// The error of a task that panicked with `message` (payloads take no part in comparisons).
+pub fn panicked(message: impl Into<String>) -> followup::Error {
+    followup::Error::Panicked {
+        message: message.into(),
+        payload: followup::PanicPayload::default(),
+    }
+}
+
+/// The error of a callback that panicked with `message`; `task_error` is the task's own error
+/// when it was the error callback.
+pub fn callback_panicked(
+    message: impl Into<String>,
+    task_error: Option<followup::Error>,
+) -> followup::Error {
+    followup::Error::CallbackPanicked {
+        message: message.into(),
+        payload: followup::PanicPayload::default(),
+        task_error: task_error.map(Box::new),
+    }
 }
