@@ -672,7 +672,10 @@ where
                 }
             }
             Cut::Fixed(c) => {
-                let mut items = Vec::with_capacity(c.min(DEFAULT_BLOCK));
+                // Grow as items arrive, unless the input promises them: a huge chunk size
+                // must not mean a huge allocation up front.
+                let promised = input.size_hint().0;
+                let mut items = Vec::with_capacity(c.min(promised.max(DEFAULT_BLOCK)));
                 let pull = catch_unwind(AssertUnwindSafe(|| {
                     while items.len() < c {
                         match input.next() {
@@ -765,10 +768,13 @@ enum Ready<T> {
     None,
     One(Result<T>),
     Run {
+        /// Index of the next item to hand out.
         next: usize,
-        end: usize,
+        /// Index of the next failed item, `usize::MAX` if none is left.
+        next_error: usize,
         values: std::vec::IntoIter<T>,
-        errors: std::iter::Peekable<std::vec::IntoIter<(usize, Error)>>,
+        errors: std::vec::IntoIter<(usize, Error)>,
+        error: Option<Error>,
     },
 }
 
@@ -776,39 +782,53 @@ impl<T> Ready<T> {
     fn from(msg: Msg<T>) -> Ready<T> {
         match msg {
             Msg::One(_, r) => Ready::One(r),
-            Msg::Run(run) => Ready::Run {
-                next: run.start,
-                end: run.start + run.len(),
-                values: run.values.into_iter(),
-                errors: run.errors.into_iter().peekable(),
-            },
+            Msg::Run(run) => {
+                let mut errors = run.errors.into_iter();
+                let (next_error, error) = match errors.next() {
+                    Some((i, e)) => (i, Some(e)),
+                    None => (usize::MAX, None),
+                };
+                Ready::Run {
+                    next: run.start,
+                    next_error,
+                    values: run.values.into_iter(),
+                    errors,
+                    error,
+                }
+            }
             Msg::End { .. } => Ready::None,
         }
     }
 
+    /// The next item; one comparison and a vector step on the hot path.
+    #[inline]
     fn pop(&mut self) -> Option<Result<T>> {
         match self {
+            Ready::Run {
+                next,
+                next_error,
+                values,
+                errors,
+                error,
+            } => {
+                if *next != *next_error {
+                    let v = values.next()?;
+                    *next += 1;
+                    return Some(Ok(v));
+                }
+                *next += 1;
+                let e = error.take();
+                (*next_error, *error) = match errors.next() {
+                    Some((i, e)) => (i, Some(e)),
+                    None => (usize::MAX, None),
+                };
+                e.map(Err)
+            }
             Ready::None => None,
             Ready::One(_) => match std::mem::replace(self, Ready::None) {
                 Ready::One(r) => Some(r),
-                _ => unreachable!(),
+                _ => unreachable!("matched One"),
             },
-            Ready::Run {
-                next,
-                end,
-                values,
-                errors,
-            } => {
-                if *next == *end {
-                    return None;
-                }
-                let i = *next;
-                *next += 1;
-                if errors.peek().is_some_and(|(e, _)| *e == i) {
-                    return errors.next().map(|(_, e)| Err(e));
-                }
-                values.next().map(Ok)
-            }
         }
     }
 }
@@ -948,7 +968,16 @@ impl<T: Send + 'static> Stream<T> {
         self.ready = Ready::from(msg);
     }
 
+    #[inline]
     fn next_until(&mut self, until: Option<Instant>) -> Option<Result<T>> {
+        match self.ready.pop() {
+            Some(item) => Some(item),
+            None => self.next_slow(until),
+        }
+    }
+
+    /// The current message is used up: start the feeder, or take the next message.
+    fn next_slow(&mut self, until: Option<Instant>) -> Option<Result<T>> {
         if self.finished {
             return None;
         }
