@@ -588,7 +588,24 @@ where
 {
     core: Arc<Core<A, T, F>>,
     start: usize,
-    items: Vec<A>,
+    items: Items<A>,
+}
+
+/// A chunk's items: a chunk of one needs no vector.
+enum Items<A> {
+    None,
+    One(A),
+    Many(Vec<A>),
+}
+
+impl<A> Items<A> {
+    fn len(&self) -> usize {
+        match self {
+            Items::None => 0,
+            Items::One(_) => 1,
+            Items::Many(v) => v.len(),
+        }
+    }
 }
 
 impl<A, T, F> Drop for Chunk<A, T, F>
@@ -598,9 +615,10 @@ where
     F: Fn(A) -> T + Send + Sync + 'static,
 {
     fn drop(&mut self) {
-        if !self.items.is_empty() {
+        let n = self.items.len();
+        if n > 0 {
             let error = self.core.link.not_run_error();
-            self.core.fail(self.start, self.items.len(), &error);
+            self.core.fail(self.start, n, &error);
         }
     }
 }
@@ -672,18 +690,29 @@ where
                 }
             }
             Cut::Fixed(c) => {
-                // Grow as items arrive, unless the input promises them: a huge chunk size
-                // must not mean a huge allocation up front.
-                let promised = input.size_hint().0;
-                let mut items = Vec::with_capacity(c.min(promised.max(DEFAULT_BLOCK)));
+                // Outside the unwind guard, so the items pulled before an input panic stay.
+                let (mut one, mut many) = (None, Vec::new());
                 let pull = catch_unwind(AssertUnwindSafe(|| {
-                    while items.len() < c {
+                    if c == 1 {
+                        one = input.next();
+                        return;
+                    }
+                    // Grow as items arrive, unless the input promises them: a huge chunk
+                    // size must not mean a huge allocation up front.
+                    let promised = input.size_hint().0;
+                    many.reserve(c.min(promised.max(DEFAULT_BLOCK)));
+                    while many.len() < c {
                         match input.next() {
-                            Some(a) => items.push(a),
+                            Some(a) => many.push(a),
                             None => break,
                         }
                     }
                 }));
+                let items = match one {
+                    Some(a) => Items::One(a),
+                    None if many.is_empty() => Items::None,
+                    None => Items::Many(many),
+                };
                 if let Err(p) = pull {
                     error = Some(Error::InputPanicked {
                         message: panic_message(&*p),
@@ -708,12 +737,10 @@ where
                         &link.engine,
                         move || {
                             let mut chunk = chunk;
-                            let items = std::mem::take(&mut chunk.items);
-                            let msg = if items.len() == 1 {
-                                let a = items.into_iter().next().expect("one item");
-                                chunk.core.run_one(chunk.start, a)
-                            } else {
-                                chunk.core.run_items(chunk.start, items)
+                            let msg = match std::mem::replace(&mut chunk.items, Items::None) {
+                                Items::One(a) => chunk.core.run_one(chunk.start, a),
+                                Items::Many(v) => chunk.core.run_items(chunk.start, v),
+                                Items::None => return,
                             };
                             chunk.core.send(msg);
                         },
@@ -851,8 +878,11 @@ struct Stream<T> {
     next_index: usize,
     /// Items received.
     received: usize,
-    /// Items the consumer has accounted for in `link.consumed`.
+    /// Items consumed (see `Link::consumed`), and how many of them were published there.
     consumed: usize,
+    published: usize,
+    /// Publish `consumed` at least every this many items (an eighth of the window).
+    publish_every: usize,
     /// The feeder's end message: how many items it pulled, and the input's error.
     end: Option<(usize, Option<Error>)>,
     finished: bool,
@@ -941,14 +971,28 @@ impl<T: Send + 'static> Stream<T> {
             next_index: 0,
             received: 0,
             consumed: 0,
+            published: 0,
+            publish_every: (window_items / 8).max(1),
             end: None,
             finished: false,
         })
     }
 
-    /// Tells the feeder that `n` more items are consumed, waking it if it waits for that.
+    /// Counts `n` more items consumed. The count reaches the feeder every eighth of the
+    /// window, at once while the feeder waits for it, and before the consumer blocks, so a
+    /// fast stream pays no shared write per item and a parked feeder is never forgotten.
     fn account(&mut self, n: usize) {
         self.consumed += n;
+        if self.consumed - self.published >= self.publish_every
+            || self.link.wake_at.load(Ordering::Relaxed) != usize::MAX
+        {
+            self.publish();
+        }
+    }
+
+    /// Publishes `consumed`, waking the feeder if it waits for that much.
+    fn publish(&mut self) {
+        self.published = self.consumed;
         // SeqCst pairs with the feeder's store of `wake_at` then load of `consumed`.
         self.link.consumed.store(self.consumed, Ordering::SeqCst);
         if self.consumed >= self.link.wake_at.load(Ordering::SeqCst)
@@ -1010,6 +1054,10 @@ impl<T: Send + 'static> Stream<T> {
                     self.finished = error.is_none();
                     return error.map(Err);
                 }
+            }
+            if self.published != self.consumed && self.rx.is_empty() {
+                // About to wait: the feeder must know what we took, or it may wait for us.
+                self.publish();
             }
             match recv_helping(&self.link.engine, &self.rx, until) {
                 Ok(Msg::End { total, error }) => self.end = Some((total, error)),
