@@ -79,7 +79,7 @@ pub fn child(kind: &str, n: u64) {
                 }
             });
             let mut sum = 0u64;
-            for r in pool.imap(f, rx.into_iter()).expect("imap") {
+            for r in pool.imap(f, rx).expect("imap") {
                 sum = sum.wrapping_add(r.expect("item"));
             }
             producer.join().expect("producer");

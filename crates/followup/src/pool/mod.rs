@@ -245,7 +245,7 @@ impl ThreadPool {
 
     /// The first success; the other inputs are then cancelled if they have not started. If
     /// every input fails, the first error (with a count of the others). An empty input is an
-    /// [`Error::InvalidArgument`].
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     ///
     /// ```
     /// use std::time::Duration;
