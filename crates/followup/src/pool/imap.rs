@@ -9,6 +9,13 @@
 //! never runs more than `window` ahead of the consumer: it parks until the consumer has taken
 //! half the window back (one wake-up per half window, not one per item).
 //!
+//! While the feeder may still issue work the stream holds one admission, so `close()` +
+//! `join()` waits for it. `join` on the thread that consumes the stream refuses with
+//! `UnfinishedStream` when the feeder has not started or waits for window room (only that
+//! thread could let it finish); a feeder still pulling is waited for until it settles, which
+//! is a hang only if the input itself waits for the joining thread. Dropping the last pool
+//! handle on that thread never waits.
+//!
 //! # Chunking
 //!
 //! With an explicit chunk size `c`, the feeder pulls exactly `c` items (fewer at the end) and
@@ -272,6 +279,16 @@ fn moved_to(link: &Arc<Link>, thread: ThreadId) {
     if let Some(e) = live().iter_mut().find(|e| Arc::ptr_eq(&e.link, link)) {
         e.thread = thread;
     }
+}
+
+/// True if this thread consumes a stream of `engine` that still holds its admission, without
+/// waiting for anything (for the drop of the last pool handle, which must never block on a
+/// feeder that may be waiting for this very thread).
+pub(crate) fn holds_live_stream(engine: &Engine) -> bool {
+    let me = this_thread();
+    live()
+        .iter()
+        .any(|e| e.thread == me && std::ptr::eq(Arc::as_ptr(&e.link.engine), engine))
 }
 
 /// True if this thread consumes an unfinished stream of `engine`: one whose feeder has not
