@@ -4,7 +4,10 @@
 //! subcommand), so peaks do not mix; a `base` case (pool built, nothing run) is the floor.
 //! The `imap-straggler` case is `imap` again with one slow item (item 5,000 sleeps 100 ms):
 //! with a window of in-flight chunks the peak must stay as flat as plain `imap`'s, since
-//! results after the straggler may only be buffered up to the window.
+//! results after the straggler may only be buffered up to the window. `imap-default` is
+//! `imap` with the default (adaptive) chunking, and `imap-blocked` the same over an input
+//! that blocks now and then: a channel fed by a producer thread that pauses 1 ms every
+//! 2^18 items, so the stream's feeder waits in the input while results flow.
 
 use crate::harness::{fmt_num, render, Json};
 use crate::workloads::{check, sum_squares, wsum};
@@ -58,6 +61,30 @@ pub fn child(kind: &str, n: u64) {
             }
             check("imap sum", sum, sum_squares(n));
         }
+        "imap-default" => {
+            let mut sum = 0u64;
+            for r in pool.imap(f, 0..n).expect("imap") {
+                sum = sum.wrapping_add(r.expect("item"));
+            }
+            check("imap sum", sum, sum_squares(n));
+        }
+        "imap-blocked" => {
+            let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
+            let producer = std::thread::spawn(move || {
+                for x in 0..n {
+                    if x % (1 << 18) == 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    tx.send(x).expect("imap-blocked input");
+                }
+            });
+            let mut sum = 0u64;
+            for r in pool.imap(f, rx).expect("imap") {
+                sum = sum.wrapping_add(r.expect("item"));
+            }
+            producer.join().expect("producer");
+            check("imap sum", sum, sum_squares(n));
+        }
         "map" => {
             let items: Vec<u64> = (0..n).collect();
             let out = pool.map(f, items).expect("map");
@@ -78,7 +105,7 @@ pub fn child(kind: &str, n: u64) {
 /// One case's result.
 #[derive(Debug, Clone)]
 pub struct MemRow {
-    /// `base`, `imap`, `imap-straggler` or `map`.
+    /// `base`, `imap`, `imap-straggler`, `imap-default`, `imap-blocked` or `map`.
     pub kind: &'static str,
     /// Items.
     pub n: u64,
@@ -120,6 +147,8 @@ pub fn measure(ns: &[u64]) -> Vec<MemRow> {
     for &n in ns {
         rows.push(run_child("imap", n));
         rows.push(run_child("imap-straggler", n));
+        rows.push(run_child("imap-default", n));
+        rows.push(run_child("imap-blocked", n));
         rows.push(run_child("map", n));
     }
     rows
@@ -164,7 +193,7 @@ pub fn print(rows: &[MemRow]) {
         "{}",
         render(&["case", "N", "peak RSS MiB", "time s", "ns/item"], &table)
     );
-    for kind in ["imap", "imap-straggler"] {
+    for kind in ["imap", "imap-straggler", "imap-default", "imap-blocked"] {
         println!(
             "{kind} peak RSS flat as N grows (within 16 MiB of base): {}",
             if flat(rows, kind) { "yes" } else { "NO" }

@@ -146,7 +146,7 @@ impl Workload {
                 s.w2_tasks
             ),
             Workload::W3 => format!(
-                "x*x over {} items, one task per item; a feeder thread submits while main consumes in completion order (followup: imap_unordered, input pulled by the consumer).",
+                "x*x over {} items, one task per item; a feeder thread submits while main consumes in completion order (followup: imap_unordered, input pulled by the stream's feeder thread).",
                 s.w3_items
             ),
             Workload::W3c => format!(

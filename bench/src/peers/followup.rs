@@ -7,9 +7,11 @@
 //! - `followup-callback`: `apply_async_with` + `Callbacks::on_success`, the callback (on the
 //!   worker) issuing the next task (W4, W7).
 //! - `followup-continuation`: `AsyncResult::map` continuations declared up front (W4, W7).
-//! - `followup-imap_unordered` with its default chunking and with chunksize 1 (W3), and with
-//!   chunksize ceil(n/8) (W3c); `followup-map` (`ThreadPool::map`, default chunksize
-//!   ceil(n / (4 x workers)) = ceil(n/8) with 2 workers) for W3c.
+//! - `followup-imap_unordered` with its default chunking and with chunksize 1 (W3), with its
+//!   default chunking over the same items from an input of unknown length (`filter`, W3), and
+//!   with chunksize ceil(n/8) (W3c); `followup-imap(cs=n/8)` (ordered, W3c); `followup-map`
+//!   (`ThreadPool::map`, default chunksize ceil(n / (4 x workers)) = ceil(n/8) with 2
+//!   workers) for W3c.
 //!
 //! A session's pool is shut down with `close()` + `join()`, which waits for its workers.
 
@@ -155,6 +157,10 @@ pub enum Idiom {
     ImapDefault,
     /// `imap_unordered_with` chunksize 1.
     ImapOne,
+    /// `imap_unordered` with its default chunking over an input of unknown length.
+    ImapUnknownLen,
+    /// `imap_with` (ordered) chunksize ceil(n/8).
+    ImapOrderedChunked,
     /// `imap_unordered_with` chunksize ceil(n/8).
     ImapChunked,
     /// `ThreadPool::map` with its default chunksize.
@@ -168,6 +174,8 @@ impl Idiom {
             Idiom::Continuation => "followup-continuation",
             Idiom::ImapDefault => "followup-imap_unordered",
             Idiom::ImapOne => "followup-imap_unordered(cs=1)",
+            Idiom::ImapUnknownLen => "followup-imap_unordered(unknown len)",
+            Idiom::ImapOrderedChunked => "followup-imap(cs=n/8)",
             Idiom::ImapChunked => "followup-imap_unordered(cs=n/8)",
             Idiom::Map => "followup-map",
         }
@@ -179,8 +187,13 @@ impl Idiom {
             (
                 Idiom::Callback | Idiom::Continuation,
                 Workload::W4 | Workload::W7
-            ) | (Idiom::ImapDefault | Idiom::ImapOne, Workload::W3)
-                | (Idiom::ImapChunked | Idiom::Map, Workload::W3c)
+            ) | (
+                Idiom::ImapDefault | Idiom::ImapOne | Idiom::ImapUnknownLen,
+                Workload::W3
+            ) | (
+                Idiom::ImapChunked | Idiom::ImapOrderedChunked | Idiom::Map,
+                Workload::W3c
+            )
         )
     }
 }
@@ -248,6 +261,12 @@ impl Session for IdiomSession {
             (Idiom::ImapOne, Workload::W3) => {
                 Measured::Total(imap_unordered(pool, z.w3_items, Some(1)))
             }
+            (Idiom::ImapUnknownLen, Workload::W3) => {
+                Measured::Total(imap_unordered_unknown_len(pool, z.w3_items))
+            }
+            (Idiom::ImapOrderedChunked, Workload::W3c) => {
+                Measured::Total(imap_ordered(pool, z.w3_items, z.w3c_chunk()))
+            }
             (Idiom::ImapChunked, Workload::W3c) => {
                 Measured::Total(imap_unordered(pool, z.w3_items, Some(z.w3c_chunk())))
             }
@@ -266,7 +285,9 @@ pub fn peers() -> Vec<Box<dyn Peer>> {
         Box::new(IdiomPeer(Idiom::Continuation)),
         Box::new(IdiomPeer(Idiom::ImapDefault)),
         Box::new(IdiomPeer(Idiom::ImapOne)),
+        Box::new(IdiomPeer(Idiom::ImapUnknownLen)),
         Box::new(IdiomPeer(Idiom::ImapChunked)),
+        Box::new(IdiomPeer(Idiom::ImapOrderedChunked)),
         Box::new(IdiomPeer(Idiom::Map)),
     ]
 }
@@ -392,6 +413,43 @@ pub fn imap_unordered(pool: &ThreadPool, n: usize, chunksize: Option<usize>) -> 
     }
     let d = t.elapsed();
     check("imap_unordered sum", sum, sum_squares(n as u64));
+    d
+}
+
+/// W3 with `imap_unordered`'s default chunking over an input whose length is not known
+/// (`filter` keeps every item, but its `size_hint` has no exact length).
+pub fn imap_unordered_unknown_len(pool: &ThreadPool, n: usize) -> Duration {
+    let t = Instant::now();
+    let mut sum = 0u64;
+    let input = (0..n as u64).filter(|_| true);
+    for r in pool
+        .imap_unordered(|x: u64| x * x, input)
+        .expect("imap_unordered")
+    {
+        sum = sum.wrapping_add(r.expect("item"));
+    }
+    let d = t.elapsed();
+    check(
+        "imap_unordered (unknown len) sum",
+        sum,
+        sum_squares(n as u64),
+    );
+    d
+}
+
+/// W3c with the ordered `imap` and an explicit chunksize.
+pub fn imap_ordered(pool: &ThreadPool, n: usize, chunksize: usize) -> Duration {
+    let t = Instant::now();
+    let mut sum = 0u64;
+    let opts = ImapOptions::new().chunksize(chunksize);
+    for r in pool
+        .imap_with(|x: u64| x * x, 0..n as u64, opts)
+        .expect("imap")
+    {
+        sum = sum.wrapping_add(r.expect("item"));
+    }
+    let d = t.elapsed();
+    check("imap sum", sum, sum_squares(n as u64));
     d
 }
 

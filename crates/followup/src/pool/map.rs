@@ -129,20 +129,53 @@ where
 
     fn run_chunk(&self, chunk: usize, items: Vec<A>) {
         let start = chunk * self.chunksize;
+        let values = match &self.on_item {
+            None => self.run_plain(start, items),
+            Some(cb) => self.run_reporting(start, items, cb),
+        };
+        lock(&self.slots)[chunk] = Some(values);
+        self.chunk_done();
+    }
+
+    /// Without a per-item callback: one unwind guard per run of items that do not panic, so
+    /// a chunk that never fails pays for one, and values go straight into the vector.
+    fn run_plain(&self, start: usize, items: Vec<A>) -> Vec<T> {
+        let mut values = Vec::with_capacity(items.len());
+        let mut items = items.into_iter();
+        let mut next = start;
+        loop {
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                for item in items.by_ref() {
+                    next += 1;
+                    values.push((self.f)(item));
+                }
+            }));
+            match ran {
+                Ok(()) => return values,
+                Err(p) => self.note_error(next - 1, &Error::panicked(p)),
+            }
+        }
+    }
+
+    /// With a per-item callback: each item's outcome is reported as it completes.
+    fn run_reporting(&self, start: usize, items: Vec<A>, cb: &OnItem<T>) -> Vec<T> {
         let mut values = Vec::with_capacity(items.len());
         for (k, item) in items.into_iter().enumerate() {
             let mut r = catch_unwind(AssertUnwindSafe(|| (self.f)(item))).map_err(Error::panicked);
-            if let Some(cb) = &self.on_item {
-                if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(start + k, &r))) {
-                    r = Err(Error::callback_panicked(p, r.err()));
-                }
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(start + k, &r))) {
+                r = Err(Error::callback_panicked(p, r.err()));
             }
             match r {
                 Ok(v) => values.push(v),
                 Err(e) => self.note_error(start + k, &e),
             }
         }
-        lock(&self.slots)[chunk] = Some(values);
+        values
+    }
+
+    /// A chunk with no items (the input ended before its promised length).
+    fn skip_chunk(&self, chunk: usize) {
+        lock(&self.slots)[chunk] = Some(Vec::new());
         self.chunk_done();
     }
 
@@ -203,7 +236,9 @@ impl ThreadPool {
     }
 
     /// Issues `f` over every item and returns one handle to the whole result vector
-    /// (Python's `map_async`). The input is collected first, on this thread.
+    /// (Python's `map_async`). The input is read on this thread before this returns: an
+    /// input of exact length (`size_hint`) is cut into chunks as it is read, each issued at
+    /// once; any other is collected first.
     pub fn map_async<A, T, F, I>(&self, f: F, items: I) -> Result<AsyncResult<Vec<T>>>
     where
         A: Send + 'static,
@@ -234,15 +269,24 @@ impl ThreadPool {
             ));
         }
         let engine = self.engine();
-        let items: Vec<A> = catch_unwind(AssertUnwindSafe(|| items.into_iter().collect()))
-            .map_err(|p| Error::InputPanicked {
-                message: panic_message(&*p),
-            })?;
+        let mut items = items.into_iter();
+        // An input that tells its exact length is cut into chunks as it is read, each issued
+        // at once (the workers start while the rest is read, and items are copied once);
+        // any other input is collected first, to learn its length.
+        let (len, mut collected) = match items.size_hint() {
+            (lo, Some(hi)) if lo == hi => (lo, None),
+            _ => {
+                let all: Vec<A> = catch_unwind(AssertUnwindSafe(|| items.by_ref().collect()))
+                    .map_err(|p| Error::InputPanicked {
+                        message: panic_message(&*p),
+                    })?;
+                (all.len(), Some(all.into_iter()))
+            }
+        };
         // One admission covers the whole call: while it is held the pool cannot go quiet, so
         // the chunks below are admitted as follow-ups of it.
         engine.admit(engine.on_own_worker())?;
         let tracker = current_tracker();
-        let len = items.len();
         let chunksize = options
             .chunksize
             .unwrap_or_else(|| default_chunksize(len, engine.workers()));
@@ -263,9 +307,35 @@ impl ThreadPool {
         if chunks == 0 {
             job.finish();
         }
-        let mut items = items.into_iter();
+        let mut short = None;
         for chunk in 0..chunks {
-            let part: Vec<A> = items.by_ref().take(chunksize).collect();
+            if short.is_some() {
+                job.skip_chunk(chunk);
+                continue;
+            }
+            let want = chunksize.min(len - chunk * chunksize);
+            let part: Vec<A> = match collected.as_mut() {
+                Some(all) => all.by_ref().take(want).collect(),
+                None => {
+                    let mut part = Vec::with_capacity(want);
+                    let read = catch_unwind(AssertUnwindSafe(|| {
+                        part.extend(items.by_ref().take(want));
+                    }));
+                    if let Err(p) = read {
+                        // The chunks issued so far still run; nobody will read their result.
+                        engine.finish_one();
+                        return Err(Error::InputPanicked {
+                            message: panic_message(&*p),
+                        });
+                    }
+                    if part.len() < want {
+                        // The input ended before its promised length: what it gave is the
+                        // input (as if collected); the chunks never cut are empty.
+                        short = Some(chunk);
+                    }
+                    part
+                }
+            };
             if let Err(e) = engine.admit(true) {
                 job.fail_chunk(chunk, &e);
                 continue;
@@ -282,6 +352,21 @@ impl ThreadPool {
                 tracker.clone(),
             );
         }
+        if collected.is_none() && short.is_none() {
+            let more = catch_unwind(AssertUnwindSafe(|| items.next().is_some()));
+            if !matches!(more, Ok(false)) {
+                // Issued chunks still run; nobody will read their result.
+                engine.finish_one();
+                return Err(match more {
+                    Err(p) => Error::InputPanicked {
+                        message: panic_message(&*p),
+                    },
+                    Ok(_) => Error::InvalidArgument(format!(
+                        "the input yielded more than the {len} items its size_hint promised"
+                    )),
+                });
+            }
+        }
         engine.finish_one();
         Ok(AsyncResult::new(promise, engine.handle_ref()))
     }
@@ -290,6 +375,38 @@ impl ThreadPool {
 #[cfg(test)]
 mod tests {
     use super::default_chunksize;
+    use crate::{Error, MapOptions, ThreadPool};
+
+    /// An input whose `size_hint` claims an exact length it does not keep.
+    struct Lying(std::ops::Range<u32>, usize);
+
+    impl Iterator for Lying {
+        type Item = u32;
+        fn next(&mut self) -> Option<u32> {
+            self.0.next()
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            (self.1, Some(self.1))
+        }
+    }
+
+    #[test]
+    fn an_input_shorter_than_its_exact_size_hint_maps_what_it_gave() {
+        let pool = ThreadPool::with_workers(2).unwrap();
+        let opts = MapOptions::new().chunksize(3);
+        let out = pool
+            .map_with(|x: u32| x * 2, Lying(0..5, 10), opts)
+            .unwrap();
+        assert_eq!(out, vec![0, 2, 4, 6, 8]);
+    }
+
+    #[test]
+    fn an_input_longer_than_its_exact_size_hint_is_invalid_argument() {
+        let pool = ThreadPool::with_workers(2).unwrap();
+        let r = pool.map(|x: u32| x, Lying(0..12, 10));
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+        assert_eq!(pool.apply(|| 1), Ok(1));
+    }
 
     #[test]
     fn chunksize_follows_python() {

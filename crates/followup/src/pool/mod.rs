@@ -59,7 +59,7 @@ impl Drop for PoolHandle {
         self.engine.close();
         // Waiting here would wait for ourselves on a pool thread, or on a thread that still
         // holds an unfinished `imap` of this pool (only it can pull the rest of the input).
-        if !self.engine.on_own_worker() && !imap::holds_stream(&self.engine) {
+        if !self.engine.on_own_worker() && !imap::holds_live_stream(&self.engine) {
             let _ = self.engine.join(None);
         }
     }

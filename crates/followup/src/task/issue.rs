@@ -45,6 +45,17 @@ where
     Ok(())
 }
 
+/// Schedules `f` as a handle-less job that the caller has already admitted (the chunks and
+/// runners of `imap`, issued by its feeder thread while the stream's admission is held). If
+/// the job never runs (terminated, group cancelled), `f` is dropped unrun: its owner learns of
+/// that through the drop of what `f` captured.
+pub(crate) fn issue_admitted_detached<F>(engine: &Engine, f: F, tracker: Option<Arc<Tracker>>)
+where
+    F: FnOnce() + Send + 'static,
+{
+    engine.schedule(Arc::new(Detached::new(f, tracker)));
+}
+
 /// Issues a raw job whose closure returns the full outcome (used by map chunks).
 pub(crate) fn issue_admitted<T, F>(
     engine: &Arc<Engine>,

@@ -1,12 +1,11 @@
 //! `imap` / `imap_unordered` (§8.9): order, errors that do not end the stream, `next_timeout`,
-//! lazy input pulled through a bounded window, input panics, and results that survive
-//! `close()` + `join()`.
+//! lazy input pulled through a bounded window, results that flow while the input blocks, the
+//! adaptive default chunking, input panics, and results that survive `close()` + `join()`.
 
 use crate::util::*;
 use followup::{Error, ImapOptions, ThreadPool};
-use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -280,21 +279,29 @@ fn imap_unordered_next_timeout_is_timeout_and_the_iterator_stays_usable() {
 // Lazy input, bounded window
 // ---------------------------------------------------------------------------------------------
 
-/// An endless input that counts how many items were pulled from it (not `Send`: it is pulled
-/// on the consuming thread).
-fn counted_naturals() -> (impl Iterator<Item = u64>, Rc<Cell<usize>>) {
-    let pulled = Rc::new(Cell::new(0usize));
-    let p = Rc::clone(&pulled);
-    ((0u64..).inspect(move |_| p.set(p.get() + 1)), pulled)
+/// A shared count of the items an input gave out.
+#[derive(Clone, Default)]
+struct Pulled(Arc<AtomicUsize>);
+
+impl Pulled {
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
-fn assert_bounded<I>(
-    mut it: I,
-    pulled: &Rc<Cell<usize>>,
-    window: usize,
-    cs: usize,
-    take: usize,
-) -> Vec<u64>
+/// An endless input that counts how many items were pulled from it.
+fn counted_naturals() -> (impl Iterator<Item = u64> + Send + 'static, Pulled) {
+    let pulled = Pulled::default();
+    let p = pulled.clone();
+    (
+        (0u64..).inspect(move |_| {
+            p.0.fetch_add(1, Ordering::SeqCst);
+        }),
+        pulled,
+    )
+}
+
+fn assert_bounded<I>(mut it: I, pulled: &Pulled, window: usize, cs: usize, take: usize) -> Vec<u64>
 where
     I: FnMut() -> Option<followup::Result<u64>>,
 {
@@ -392,25 +399,232 @@ fn imap_with_a_slow_head_item_still_pulls_a_bounded_window() {
 }
 
 #[test]
-fn imap_input_is_pulled_on_the_consuming_thread_and_may_borrow() {
+fn imap_input_is_pulled_off_the_consuming_thread() {
     let p = pool(2);
     let me = std::thread::current().id();
-    let data = [1u32, 2, 3, 4];
-    let not_send = Rc::new(10u32);
-    let input = data.iter().map(|x| {
-        assert_eq!(
+    let input = vec![1u32, 2, 3, 4].into_iter().inspect(move |_| {
+        assert_ne!(
             std::thread::current().id(),
             me,
-            "input pulled on the consumer"
+            "input pulled by the feeder"
         );
-        *x + *not_send
     });
     let out: Vec<u32> = p
         .imap(|x: u32| x * 2, input)
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(out, vec![22, 24, 26, 28]);
+    assert_eq!(out, vec![2, 4, 6, 8]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results flow while the input waits
+// ---------------------------------------------------------------------------------------------
+
+/// An input that gives out `first` at once and then blocks until the consumer sends more (or
+/// drops its sender). Every wait on it is bounded: an input still blocked after [`LONG`]
+/// panics, which the stream reports as `InputPanicked` (failing the test instead of hanging).
+fn blocking_input(first: Vec<u32>) -> (mpsc::Sender<u32>, impl Iterator<Item = u32> + Send) {
+    let (tx, rx) = mpsc::channel();
+    for x in first {
+        tx.send(x).unwrap();
+    }
+    let input = std::iter::from_fn(move || match rx.recv_timeout(LONG) {
+        Ok(x) => Some(x),
+        Err(mpsc::RecvTimeoutError::Disconnected) => None,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the input was never fed"),
+    });
+    (tx, input)
+}
+
+#[test]
+fn a_blocked_input_still_delivers_finished_results_with_default_options() {
+    guarded(|| {
+        let p = pool(2);
+        let (tx, input) = blocking_input(vec![1, 2, 3]);
+        let mut it = p.imap_unordered(|x: u32| x * 10, input).unwrap();
+        // The input now blocks (it waits for us), yet the three results come through.
+        let mut got: Vec<u32> = (0..3)
+            .map(|_| it.next_timeout(LONG).unwrap().unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, vec![10, 20, 30]);
+        drop(tx);
+        assert_eq!(it.next_timeout(LONG), None);
+    });
+}
+
+#[test]
+fn a_blocked_input_still_delivers_in_order_with_default_options() {
+    guarded(|| {
+        let p = pool(2);
+        let (tx, input) = blocking_input(vec![1, 2, 3]);
+        let mut it = p.imap(|x: u32| x * 10, input).unwrap();
+        for want in [10, 20, 30] {
+            assert_eq!(it.next_timeout(LONG), Some(Ok(want)));
+        }
+        tx.send(4).unwrap();
+        assert_eq!(it.next_timeout(LONG), Some(Ok(40)));
+        drop(tx);
+        assert_eq!(it.next_timeout(LONG), None);
+    });
+}
+
+#[test]
+fn a_loop_feeding_follow_ups_back_into_its_own_input_works_with_default_options() {
+    // Each result below 1000 feeds one follow-up (x * 2 + 1, then the next) back into the
+    // stream's own input: a chain in which every item depends on the result before it.
+    guarded(|| {
+        let p = pool(2);
+        let (tx, input) = blocking_input(vec![1, 2]);
+        let mut tx = Some(tx);
+        let mut pending = 2usize;
+        let mut seen = Vec::new();
+        for r in p.imap_unordered(|x: u32| x * 2 + 1, input).unwrap() {
+            let v = r.unwrap();
+            seen.push(v);
+            pending -= 1;
+            if v < 1000 {
+                tx.as_ref().unwrap().send(v).unwrap();
+                pending += 1;
+            }
+            if pending == 0 {
+                tx = None; // the input ends: the stream ends
+            }
+        }
+        assert!(tx.is_none(), "the stream ended before its input did");
+        assert_eq!(seen.len(), 18, "two chains of nine steps each: {seen:?}");
+        assert!(seen.iter().all(|&v| v % 2 == 1));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Default chunking
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn default_chunking_a_slow_item_holds_no_finished_sibling_back_while_a_worker_is_idle() {
+    // Known length and unknown length alike: item 0 blocks its worker; the other worker runs
+    // everything else, and every result reaches the consumer while item 0 is still stuck.
+    guarded(|| {
+        let p = pool(2);
+        let known = (0..200u32).collect::<Vec<_>>().into_iter();
+        let unknown = (0..400u32).filter(|x| x % 2 == 0).map(|x| x / 2);
+        let inputs: Vec<Box<dyn Iterator<Item = u32> + Send>> =
+            vec![Box::new(known), Box::new(unknown)];
+        for (which, input) in inputs.into_iter().enumerate() {
+            let gate = Gate::new();
+            let g = Arc::clone(&gate);
+            let mut it = p
+                .imap_unordered(
+                    move |x: u32| {
+                        if x == 0 {
+                            g.wait();
+                        }
+                        x
+                    },
+                    input,
+                )
+                .unwrap();
+            let mut others: Vec<u32> = (1..200)
+                .map(|_| it.next_timeout(LONG).unwrap().unwrap())
+                .collect();
+            others.sort_unstable();
+            assert_eq!(others, (1..200).collect::<Vec<_>>(), "input {which}");
+            gate.open();
+            assert_eq!(it.next_timeout(LONG), Some(Ok(0)), "input {which}");
+            assert_eq!(it.next_timeout(LONG), None, "input {which}");
+        }
+    });
+}
+
+#[test]
+fn default_chunking_a_slow_item_mid_stream_lets_the_rest_through() {
+    // Items are cheap until one in the middle blocks: by then claims have grown, yet every
+    // item not claimed with the slow one reaches the consumer while it is stuck.
+    guarded(|| {
+        let p = pool(2);
+        let gate = Gate::new();
+        let g = Arc::clone(&gate);
+        let n = 20_000u32;
+        let slow = 5_000u32;
+        let mut it = p
+            .imap_unordered(
+                move |x: u32| {
+                    if x == slow {
+                        g.wait();
+                    }
+                    x
+                },
+                0..n,
+            )
+            .unwrap();
+        let mut seen = 0usize;
+        let mut last = 0u32;
+        while seen + 1 < n as usize {
+            let x = it.next_timeout(LONG).unwrap().unwrap();
+            seen += 1;
+            last = last.max(x);
+            if last == n - 1 {
+                break;
+            }
+        }
+        assert_eq!(
+            last,
+            n - 1,
+            "the last item came through while {slow} was stuck"
+        );
+        gate.open();
+        let rest = std::iter::from_fn(|| it.next_timeout(LONG)).count();
+        assert_eq!(seen + rest, n as usize);
+    });
+}
+
+#[test]
+fn an_explicit_chunksize_is_honoured_exactly() {
+    // Results of one chunk arrive together: while item 0 is stuck, none of 1..4 (its chunk
+    // mates) can arrive, but the next chunks do.
+    guarded(|| {
+        let p = pool(2);
+        let gate = Gate::new();
+        let g = Arc::clone(&gate);
+        let mut it = p
+            .imap_unordered_with(
+                move |x: u32| {
+                    if x == 0 {
+                        g.wait();
+                    }
+                    x
+                },
+                0..12,
+                opts(4, 8),
+            )
+            .unwrap();
+        let mut first: Vec<u32> = (0..8)
+            .map(|_| it.next_timeout(LONG).unwrap().unwrap())
+            .collect();
+        first.sort_unstable();
+        assert_eq!(first, (4..12).collect::<Vec<_>>());
+        gate.open();
+        let rest: Vec<u32> = std::iter::from_fn(|| it.next_timeout(LONG))
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rest, vec![0, 1, 2, 3], "chunk 0 whole and in order");
+    });
+}
+
+#[test]
+fn default_chunking_on_a_long_input_of_unknown_length_is_exact() {
+    let p = pool(2);
+    let n = 300_000u64;
+    let input = (0..2 * n).filter(|x| x % 2 == 0).map(|x| x / 2);
+    let out: Vec<u64> = p
+        .imap(|x: u64| x * 3, input)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(out.len(), n as usize);
+    assert!(out.iter().enumerate().all(|(i, &v)| v == 3 * i as u64));
 }
 
 #[test]
