@@ -27,8 +27,9 @@ How it works, briefly:
   the task finish. A reader thread on the client takes them from the queue and the lane
   registers them, so their callbacks run on the client and ``join()`` waits for them.
 - ``join()`` after ``close()`` ends when no registered work is left *and* a marker the
-  lane puts into the same queue comes back with nothing registered ahead of it: every
-  task's records were queued before that task finished, so none can be in flight.
+  lane then puts into the same queue comes back with nothing registered ahead of it and no
+  job finished since it was sent: every task's records were queued before that task
+  finished, so none can still be on the way.
 """
 
 from __future__ import annotations
@@ -344,20 +345,22 @@ class IMapIterator(Iterator[_T]):
         self._ready: collections.deque = collections.deque()  # outcomes ready to hand out
         self._next_chunk = 0  # ordered: the next chunk to hand out
         self._consumed = 0  # chunks handed over to _ready
-        self._fed = 0  # chunks submitted
+        self._fed = 0  # items submitted
+        self._taken = 0  # items handed to the consumer
         self._total: int | None = None  # chunks in all, once the input has ended
         self._input_error: BaseException | None = None
         self._stopped = False  # terminate(): feed no more, end the stream
-        self._window = window
+        self._window = window  # items the input is read ahead of the consumer
 
     # Feeder side.
-    def _take_slot(self) -> bool:
+    def _take_slot(self, items: int) -> bool:
+        """Waits until the consumer is less than a window behind; False once stopped."""
         with self._cond:
-            while not self._stopped and self._fed - self._consumed >= self._window:
+            while not self._stopped and self._fed - self._taken >= self._window:
                 self._cond.wait(_WAIT_SLICE)
             if self._stopped:
                 return False
-            self._fed += 1
+            self._fed += items
             return True
 
     def _lift_window(self) -> None:
@@ -405,6 +408,8 @@ class IMapIterator(Iterator[_T]):
             while True:
                 if self._ready:
                     ok, value = self._ready.popleft()
+                    self._taken += 1
+                    self._cond.notify_all()
                     if ok:
                         return value
                     raise value
@@ -501,7 +506,9 @@ class DaskThreadPool:
         self._futures: dict = {}  # future key -> future, for terminate()
         self._iterators: weakref.WeakSet = weakref.WeakSet()
         self._finished = threading.Event()  # join() may return
-        self._drain_token: bytes | None = None
+        self._drain_token: bytes | None = None  # the drain marker on its way through the queue
+        self._done_count = 0  # jobs finished so far
+        self._drain_mark = 0  # _done_count when the marker was sent
         self._inbox: collections.deque = collections.deque()
         self._inbox_ready = threading.Event()
         self._plugin_name = None
@@ -747,7 +754,7 @@ class DaskThreadPool:
         self._check_submit()
         _check_chunksize(chunksize)
         source = iter(iterable)
-        it = IMapIterator(self, ordered, window=max(4, 2 * self._processes_))
+        it = IMapIterator(self, ordered, window=max(4, 2 * self._processes_) * chunksize)
         with self._lock:
             if self._state != RUN:
                 it._window = math.inf
@@ -768,7 +775,7 @@ class DaskThreadPool:
         try:
             while True:
                 chunk = list(itertools.islice(source, chunksize))
-                if not chunk or not it._take_slot():
+                if not chunk or not it._take_slot(len(chunk)):
                     break
                 if self._state == TERMINATE:
                     break
@@ -828,7 +835,9 @@ class DaskThreadPool:
             if event[1] == self._drain_token:
                 self._drain_token = None
                 with self._lock:
-                    idle = self._pending == 0
+                    # A job that finished after the marker was sent may have queued its
+                    # follow-ups behind it: then drain again.
+                    idle = self._pending == 0 and self._done_count == self._drain_mark
                 if idle:
                     self._shut_down()
                     return True
@@ -850,6 +859,7 @@ class DaskThreadPool:
             if self._state == RUN or self._pending or self._drain_token is not None:
                 return False
             self._drain_token = token = uuid.uuid4().hex.encode()
+            self._drain_mark = self._done_count
         try:
             self._queue.put(b"D" + token)
         except Exception:  # the client is gone: nothing more can be learned
@@ -949,6 +959,7 @@ class DaskThreadPool:
     def _job_done(self) -> None:
         with self._lock:
             self._pending -= 1
+            self._done_count += 1
 
     def _adopt(self, record, futures: list) -> None:
         """Registers a job a task issued on a worker (its futures came through the queue)."""
@@ -1017,15 +1028,16 @@ class DaskThreadPool:
     _reader_stop = False
 
     def _reader_main(self) -> None:
+        # The get waits without a timeout: a timed-out get can lose the item it was handed
+        # (asyncio.timeout on Python 3.11); _shut_down() wakes it with the stop marker.
         held: dict = {}
         while not self._reader_stop:
             try:
-                item = self._queue.get(timeout=1)
-            except Exception as e:
+                item = self._queue.get()
+            except Exception:
                 if self._reader_stop or self._client.status not in ("running", "connecting"):
                     return
-                if not isinstance(e, TimeoutError):
-                    time.sleep(0.1)
+                time.sleep(0.1)
                 continue
             if isinstance(item, distributed.Future):
                 held[item.key] = item
