@@ -3,8 +3,9 @@
 #
 # 1. `cargo test`: the library, the command, their doctests.
 # 2. The Python package: a wheel built by maturin, installed into a venv of its own
-#    (target/py-venv, made on first use; maturin and pytest come from pip when the machine
-#    lacks them), then its pytest suite, which also runs CPython's own pool tests against it.
+#    (target/py-venv, made on first use; maturin, pytest and dask[distributed] come from pip
+#    when the machine lacks them), then its pytest suite, which also runs CPython's own pool
+#    tests against it and the Dask backend's tests on a LocalCluster.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -29,6 +30,8 @@ if [ -z "$MATURIN" ]; then
   MATURIN="$VENV/bin/maturin"
 fi
 "$PY" -c "import pytest" 2>/dev/null || "$PY" -m pip install --quiet "pytest>=7"
+# The Dask backend's tests (tests/test_dask*.py) start a LocalCluster; they skip without dask.
+"$PY" -c "import distributed" 2>/dev/null || "$PY" -m pip install --quiet "dask[distributed]>=2024.1"
 rm -rf target/wheels
 "$MATURIN" build --release --quiet -m crates/followup-py/Cargo.toml \
   --interpreter "$PY" -o target/wheels
