@@ -32,6 +32,8 @@ fi
 "$PY" -c "import pytest" 2>/dev/null || "$PY" -m pip install --quiet "pytest>=7"
 # The Dask backend's tests (tests/test_dask*.py) start a LocalCluster; they skip without dask.
 "$PY" -c "import distributed" 2>/dev/null || "$PY" -m pip install --quiet "dask[distributed]>=2024.1"
+# progress=True draws a tqdm bar; its test skips without tqdm.
+"$PY" -c "import tqdm" 2>/dev/null || "$PY" -m pip install --quiet "tqdm>=4"
 rm -rf target/wheels
 "$MATURIN" build --release --quiet -m crates/followup-py/Cargo.toml \
   --interpreter "$PY" -o target/wheels
