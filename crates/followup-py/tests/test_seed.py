@@ -57,3 +57,12 @@ def test_python_dash_m_followup_refuses_bad_arguments():
         proc = subprocess.run([sys.executable, "-m", "followup", *args],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and "error" in proc.stderr
+
+
+def test_the_tutorials_programs_written_three_ways_give_the_same_results():
+    proc = run_python((EXAMPLES / "three_ways.py").read_text(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "All six ways gave the same" in proc.stdout
+    for way in ("manual_continuations", "manual_as_completed", "callback_continuations",
+                "callback_as_completed"):
+        assert f"# {way}" in proc.stdout
