@@ -8,14 +8,14 @@ use crate::shared::{complete, Shared};
 use pyo3::prelude::*;
 use std::sync::Arc;
 
-/// One `apply_async`. If the engine drops it without running it (terminate), `Drop`
-/// resolves its result to `PoolTerminated`, so no result is ever left pending.
+/// One `apply_async`. Its call waits in the result, so that whoever claims the result runs
+/// it: the worker that picks the job up, or a task of the same pool that waits for it while
+/// it is still queued (see [`run_inline`]). If the engine drops the job unclaimed
+/// (terminate), `Drop` resolves the result to `PoolTerminated`, so no result is ever left
+/// pending.
 pub(crate) struct ApplyJob {
-    call: Option<Call>,
     result: Option<Py<AsyncResult>>,
     pool: Arc<Shared>,
-    /// Set once `run` has claimed the result: from then on this job must resolve it.
-    claimed: bool,
 }
 
 /// Python's `apply_async` on `pool`: checks it accepts work from here, counts the job in and
@@ -28,35 +28,26 @@ pub(crate) fn submit(
 ) -> PyResult<Py<AsyncResult>> {
     pool.check_running()?;
     let result = Py::new(py, AsyncResult::pending(Kind::Task, callbacks, pool))?;
+    result.get().set_call(call);
     pool.start_one();
-    let job = ApplyJob::new(call, result.clone_ref(py), Arc::clone(pool));
+    let job = ApplyJob {
+        result: Some(result.clone_ref(py)),
+        pool: Arc::clone(pool),
+    };
     // Refused (terminated meanwhile): the job is dropped unrun and resolves its result.
     pool.spawn(move || job.run())?;
     Ok(result)
 }
 
-impl ApplyJob {
-    pub(crate) fn new(call: Call, result: Py<AsyncResult>, pool: Arc<Shared>) -> ApplyJob {
-        ApplyJob {
-            call: Some(call),
-            result: Some(result),
-            pool,
-            claimed: false,
-        }
-    }
-
-    /// Runs on a worker.
-    pub(crate) fn run(mut self) {
-        if !self.result.as_ref().is_some_and(|r| r.get().claim()) {
-            // Cancelled before it started: `cancel()` resolved it and counted it out.
-            self.result = None;
-            return;
-        }
-        self.claimed = true;
-        let for_lane = gil::attach(|py| {
-            let (Some(call), Some(result)) = (self.call.take(), self.result.take()) else {
-                return None;
-            };
+/// Runs the call of a result this thread has claimed. Returns the outcome still to be
+/// completed through the callback lane (after the caller released the GIL), if any.
+fn run_claimed(
+    py: Python<'_>,
+    pool: &Arc<Shared>,
+    result: Py<AsyncResult>,
+) -> Option<(Py<AsyncResult>, Outcome)> {
+    let outcome = match result.get().take_call() {
+        Some(call) => {
             let outcome = {
                 let _running = current::Running::enter(result.get().stop_flag());
                 Outcome::from_result(call.invoke(py))
@@ -64,26 +55,80 @@ impl ApplyJob {
             // Release the function and arguments now, under the GIL (Python's
             // test_release_task_refs: nothing of a finished task is kept alive).
             drop(call);
-            if result.get().has_callbacks() && !self.pool.parallel_callbacks {
-                return Some((result, outcome));
+            outcome
+        }
+        None => Outcome::Terminated,
+    };
+    if result.get().has_callbacks() && !pool.parallel_callbacks {
+        return Some((result, outcome));
+    }
+    complete(Some(py), pool, result, outcome);
+    None
+}
+
+/// How deep tasks may run queued tasks inline on one worker's stack (each level costs
+/// Python and Rust frames; beyond it a waiting task just blocks, as in Python).
+const MAX_INLINE_DEPTH: usize = 32;
+
+thread_local! {
+    static INLINE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A task of this pool waits for `result`: if it is still queued, run it right here instead
+/// of blocking the worker (with every worker waiting so, Python's pool deadlocks). True if it
+/// ran here.
+pub(crate) fn run_inline(
+    py: Python<'_>,
+    pool: &Arc<Shared>,
+    result: &Bound<'_, AsyncResult>,
+) -> bool {
+    let depth = INLINE_DEPTH.with(|d| d.get());
+    if depth >= MAX_INLINE_DEPTH || !pool.on_worker() || !result.get().claim() {
+        return false;
+    }
+    INLINE_DEPTH.with(|d| d.set(depth + 1));
+    let for_lane = run_claimed(py, pool, result.clone().unbind());
+    INLINE_DEPTH.with(|d| d.set(depth));
+    if let Some((result, outcome)) = for_lane {
+        complete(None, pool, result, outcome);
+    }
+    true
+}
+
+impl ApplyJob {
+    /// Runs on a worker.
+    pub(crate) fn run(mut self) {
+        let Some(result) = self.result.take() else {
+            return;
+        };
+        if !result.get().claim() {
+            // Cancelled, or run inline by a task waiting for it: resolved there.
+            return;
+        }
+        let pool = Arc::clone(&self.pool);
+        let mut result = Some(result);
+        let for_lane = gil::attach(|py| result.take().and_then(|r| run_claimed(py, &pool, r)));
+        match (for_lane, result) {
+            // Hand over to the callback lane after releasing the GIL, so the lane does not
+            // wake only to wait for it.
+            (Some(Some((result, outcome))), _) => complete(None, &pool, result, outcome),
+            // The interpreter is gone: resolve without running it.
+            (None, Some(result)) => {
+                drop(result.get().take_call());
+                complete(None, &pool, result, Outcome::Terminated);
             }
-            complete(Some(py), &self.pool, result, outcome);
-            None
-        });
-        // Hand over to the callback lane after releasing the GIL, so the lane does not wake
-        // only to wait for it.
-        if let Some((result, outcome)) = for_lane.flatten() {
-            complete(None, &self.pool, result, outcome);
+            _ => {}
         }
     }
 }
 
 impl Drop for ApplyJob {
     fn drop(&mut self) {
-        // Dropped unrun (terminate, or the interpreter is gone): resolve it, unless cancel()
-        // or a worker claimed it first.
+        // Dropped unrun (terminate): resolve it, unless cancel(), a worker or an inline
+        // waiter claimed it first.
         if let Some(result) = self.result.take() {
-            if self.claimed || result.get().claim() {
+            if result.get().claim() {
+                drop(result.get().take_call());
                 complete(None, &self.pool, result, Outcome::Terminated);
             }
         }

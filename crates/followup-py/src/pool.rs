@@ -203,6 +203,7 @@ impl Pool {
             .stack_size(stack_size(py)?)
             .initializer(move |_worker| {
                 crate::shared::set_inside(id);
+                crate::shared::set_worker(id);
                 gil::pin_thread_state();
                 if let Some(call) = &init {
                     gil::attach(|py| {
@@ -240,7 +241,7 @@ impl Pool {
         kwds: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let r = self.apply_async(py, func, args, kwds, None, None)?;
-        r.get().get_value(py, None)
+        AsyncResult::get_value(r.bind(py), None)
     }
 
     /// Issues `func(*args, **kwds)` and returns its `AsyncResult` at once. `callback` or
@@ -277,7 +278,7 @@ impl Pool {
         chunksize: Option<isize>,
     ) -> PyResult<Py<PyAny>> {
         let r = self.submit_map(py, func, iterable, chunksize, None, None, false)?;
-        r.get().get_value(py, None)
+        AsyncResult::get_value(r.bind(py), None)
     }
 
     /// Applies `func` to every item on the workers; one `AsyncResult` for the list.
@@ -308,7 +309,7 @@ impl Pool {
         chunksize: Option<isize>,
     ) -> PyResult<Py<PyAny>> {
         let r = self.submit_map(py, func, iterable, chunksize, None, None, true)?;
-        r.get().get_value(py, None)
+        AsyncResult::get_value(r.bind(py), None)
     }
 
     /// Like `map_async`, but each item is unpacked as arguments: `func(*item)`.

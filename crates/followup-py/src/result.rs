@@ -160,6 +160,8 @@ pub(crate) struct AsyncResult {
     has_callbacks: bool,
     callbacks: Mutex<Option<Callbacks>>,
     kind: Kind,
+    /// A task's call, taken by whoever claims it (see `apply.rs`).
+    call: Mutex<Option<crate::call::Call>>,
     stage: AtomicU8,
     /// Set by `cancel()` on running work: `followup.is_cancelled()` turns true inside it.
     stop_requested: AtomicBool,
@@ -193,6 +195,7 @@ impl AsyncResult {
             has_callbacks: !callbacks.is_empty(),
             callbacks: Mutex::new((!callbacks.is_empty()).then_some(callbacks)),
             kind,
+            call: Mutex::new(None),
             stage: AtomicU8::new(QUEUED),
             stop_requested: AtomicBool::new(false),
             pool: Arc::clone(pool),
@@ -205,6 +208,14 @@ impl AsyncResult {
         self.stage
             .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    pub(crate) fn set_call(&self, call: crate::call::Call) {
+        *lock(&self.call) = Some(call);
+    }
+
+    pub(crate) fn take_call(&self) -> Option<crate::call::Call> {
+        lock(&self.call).take()
     }
 
     /// The flag `followup.is_cancelled()` reads while this result's task runs.
@@ -261,13 +272,21 @@ impl AsyncResult {
         slot.outcome.is_some()
     }
 
-    /// Waits for the outcome; false if `timeout` passed first.
-    pub(crate) fn wait_for(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        if self.is_done() {
+    /// Waits for the outcome; false if `timeout` passed first. On a worker of the same pool,
+    /// a task still queued is run here instead (see `apply::run_inline`).
+    pub(crate) fn wait_for(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<bool> {
+        let this = slf.get();
+        if this.is_done() {
+            return Ok(true);
+        }
+        if this.kind == Kind::Task
+            && crate::apply::run_inline(slf.py(), &this.pool, slf)
+            && this.is_done()
+        {
             return Ok(true);
         }
         let until = gil::deadline(timeout)?;
-        gil::wait_releasing(py, until, |limit| self.block(limit))
+        gil::wait_releasing(slf.py(), until, |limit| this.block(limit))
     }
 
     /// The outcome of a resolved result, materialised once so every read sees the same
@@ -292,11 +311,11 @@ impl AsyncResult {
         }
     }
 
-    pub(crate) fn get_value(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
-        if !self.wait_for(py, timeout)? {
-            return Err(errors::timeout(py));
+    pub(crate) fn get_value(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        if !Self::wait_for(slf, timeout)? {
+            return Err(errors::timeout(slf.py()));
         }
-        self.read(py)
+        slf.get().read(slf.py())
     }
 }
 
@@ -487,15 +506,15 @@ impl AsyncResult {
 
     /// Waits until the result is ready or `timeout` seconds pass. Returns None, as Python's.
     #[pyo3(signature = (timeout=None))]
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
-        self.wait_for(py, timeout).map(|_| ())
+    fn wait(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<()> {
+        Self::wait_for(slf, timeout).map(|_| ())
     }
 
     /// The value, once ready. Raises the task's exception if it failed, and
     /// `multiprocessing.TimeoutError` if `timeout` seconds pass first (the task goes on).
     #[pyo3(signature = (timeout=None))]
-    fn get(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
-        self.get_value(py, timeout)
+    fn get(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        Self::get_value(slf, timeout)
     }
 
     /// `AsyncResult[T]` in annotations.

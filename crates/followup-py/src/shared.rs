@@ -46,6 +46,16 @@ thread_local! {
     static INSIDE: Cell<usize> = const { Cell::new(0) };
 }
 
+thread_local! {
+    /// The id of the pool whose worker this thread is, or 0 (the lane is not a worker).
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the calling thread as one of pool `id`'s workers.
+pub(crate) fn set_worker(id: usize) {
+    WORKER.with(|c| c.set(id));
+}
+
 /// Marks the calling thread as one of pool `id`'s own threads.
 pub(crate) fn set_inside(id: usize) {
     INSIDE.with(|c| c.set(id));
@@ -112,6 +122,11 @@ impl Shared {
 
     pub(crate) fn set_state(&self, state: u8) {
         self.state.store(state, Ordering::Release);
+    }
+
+    /// True on this pool's workers.
+    pub(crate) fn on_worker(&self) -> bool {
+        WORKER.with(|c| c.get()) == self.id
     }
 
     /// True on this pool's own threads: its workers and its callback lane.

@@ -123,3 +123,21 @@ def test_a_follow_up_issued_on_a_worker_starts_before_older_queued_input():
     pool.close()
     pool.join()
     assert order.index("follow-up") < 20  # Python: always last
+
+
+def test_tasks_that_wait_for_their_own_follow_ups_do_not_deadlock_a_small_pool():
+    # In Python's pool, 2 workers that both wait on nested tasks deadlock; here a task that
+    # waits for a task still queued runs it itself.
+    pool = followup.ThreadPool(2)
+
+    def fib(n):
+        if n < 2:
+            return n
+        a = pool.apply_async(fib, (n - 1,))
+        b = pool.apply_async(fib, (n - 2,))
+        return a.get(timeout=WAIT) + b.get(timeout=WAIT)
+
+    assert pool.apply_async(fib, (15,)).get(timeout=WAIT) == 610
+    assert pool.apply(lambda: pool.apply(abs, (-3,))) == 3
+    pool.close()
+    pool.join()
