@@ -154,15 +154,16 @@ class _Timer:
         self._cv = threading.Condition()
         self._heap: list = []
         self._order = itertools.count()
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
     def at(self, when: float, action) -> None:
         with self._cv:
             heapq.heappush(self._heap, (when, next(self._order), action))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="followup-deadlines",
-                                                daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="followup-deadlines",
+                                          daemon=True)
+                thread.start()
+                self._thread = thread
             self._cv.notify()
 
     def _run(self) -> None:
@@ -211,7 +212,7 @@ def deadline(parent, seconds: float):
 # --- concurrent.futures and asyncio --------------------------------------------------------
 
 def as_future(result) -> concurrent.futures.Future:
-    future = concurrent.futures.Future()
+    future: concurrent.futures.Future = concurrent.futures.Future()
     future.set_running_or_notify_cancel()
 
     def on_done(r):

@@ -3,13 +3,15 @@ front end (``progress=callable``, called as ``progress(done, total)``)."""
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 
 class _Reporter:
     def __init__(self, progress, total) -> None:
         self._done = 0
         self._total = total
-        self._bar = None
-        self._call = None
+        self._bar: Any = None
+        self._call: Callable[[int, Any], object] | None = None
         if progress is True:
             try:
                 from tqdm import tqdm
@@ -27,7 +29,7 @@ class _Reporter:
         self._done += 1
         if self._bar is not None:
             self._bar.update(1)
-        else:
+        elif self._call is not None:
             self._call(self._done, self._total)
 
     def close(self) -> None:

@@ -196,7 +196,7 @@ class ThreadPool(_followup.Pool, concurrent.futures.Executor):
         """Runs ``fn(*args, **kwargs)`` on the pool and returns a real
         ``concurrent.futures.Future`` (for ``asyncio``, ``concurrent.futures.wait`` and
         ``as_completed``). After ``shutdown()``/``close()``: ``RuntimeError``, as executors."""
-        future = concurrent.futures.Future()
+        future: concurrent.futures.Future = concurrent.futures.Future()
 
         def run():
             if not future.set_running_or_notify_cancel():
@@ -230,7 +230,7 @@ class ThreadPool(_followup.Pool, concurrent.futures.Executor):
             lock = self.__dict__.get("_submitted_lock")
             if lock is not None:
                 with lock:
-                    pending = list(self._submitted.values())
+                    pending = list(self.__dict__["_submitted"].values())
                 for future, task in pending:
                     if task.cancel() and future.cancel():
                         future.set_running_or_notify_cancel()  # wakes wait()/as_completed()
