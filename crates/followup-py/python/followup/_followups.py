@@ -248,7 +248,7 @@ class AsCompleted:
     ...     v = r.get()
     ...     seen.append(v)
     ...     if v == 2:
-    ...         done.apply_async(abs, (-20,))  # a follow-up, yielded by this same loop
+    ...         _ = done.apply_async(abs, (-20,))  # a follow-up, yielded by this loop
     >>> sorted(seen)
     [0, 1, 2, 20]
     >>> pool.close(); pool.join()
@@ -344,7 +344,7 @@ class TaskGroup:
     ...         g.apply_async(walk, (g, 2 * n))
     ...         g.apply_async(walk, (g, 2 * n + 1))
     >>> with pool.group() as g:
-    ...     g.apply_async(walk, (g, 1))
+    ...     _ = g.apply_async(walk, (g, 1))
     >>> sorted(found) == list(range(1, 16))
     True
     >>> pool.close(); pool.join()
