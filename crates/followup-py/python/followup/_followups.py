@@ -12,6 +12,29 @@ here is built from those, so the rules are the same everywhere:
 - A continuation is issued from inside the pool, so it is accepted after ``close()``, and
   the parent counts for ``join()`` until its continuations are issued: ``close()`` +
   ``join()`` waits for every continuation, however long the chain.
+
+>>> import followup, time
+>>> pool = followup.ThreadPool(2)
+>>> r = pool.apply_async(abs, (-3,))
+>>> r.map(lambda v: v * 10).get(5)
+30
+>>> r.when(lambda v: v > 2, lambda v: ("follow-up", v)).get(5)  # the tutorial's test
+('follow-up', 3)
+>>> r.when(lambda v: v > 5, lambda v: "never").get(5) is None
+True
+>>> pool.apply_async(int, ("x",)).recover(lambda exc: type(exc).__name__).get(5)
+'ValueError'
+>>> r.and_then(lambda v: pool.apply_async(pow, (v, 2))).get(5)  # a follow-up that issues one
+9
+>>> slow = pool.apply_async(time.sleep, (0.5,))
+>>> try:
+...     slow.timeout(0.05).get(5)          # a deadline on the work itself
+... except followup.DeadlineExceeded:
+...     print("too late")
+too late
+>>> pool.all([pool.apply_async(abs, (-i,)) for i in range(3)]).get(5)
+[0, 1, 2]
+>>> pool.close(); pool.join()
 """
 
 from __future__ import annotations
