@@ -582,10 +582,15 @@ def joined(p, timeout=WAIT):
     return not t.is_alive()
 
 
-def busy(pool, seconds=1.5):
+def busy(pool, seconds=1.0):
     """Occupies every worker thread (and Dask's queueing headroom) for a while; the caller
     waits for all of them, so that the next test finds an idle cluster."""
-    return [pool.apply_async(sqr, (0, seconds)) for _ in range(8)]
+    # More tasks of one kind than twice the cluster's threads: Dask queues the excess on the
+    # scheduler (not assigned to a worker: not started) instead of sending it to workers.
+    return [pool.apply_async(sqr, (0, seconds)) for _ in range(BUSY)]
+
+
+BUSY = 12
 
 
 def test_continuations_run_on_workers_with_done_callbacks_on_the_lane(pool):
@@ -684,7 +689,7 @@ def test_cancel_of_queued_work(pool):
     assert len(told) == 1 and isinstance(told[0], concurrent.futures.CancelledError)
     time.sleep(0.3)
     assert blockers[0].cancel() is False  # running: Dask cannot interrupt it
-    assert [b.get(timeout=WAIT) for b in blockers] == [0] * 8
+    assert [b.get(timeout=WAIT) for b in blockers] == [0] * BUSY
     assert queued.cancel() is False
 
 
@@ -695,7 +700,7 @@ def test_a_deadline_cancels_work_that_has_not_started(pool):
         late.get(timeout=WAIT)
     with pytest.raises(followup.DeadlineExceeded, match="left running"):
         blockers[0].timeout(0.2).get(timeout=WAIT)
-    assert [b.get(timeout=WAIT) for b in blockers] == [0] * 8  # it ran on, to the end
+    assert [b.get(timeout=WAIT) for b in blockers] == [0] * BUSY  # it ran on, to the end
     assert pool.apply_async(sqr, (3,)).timeout(WAIT).get(timeout=WAIT) == 9
 
 
@@ -708,7 +713,7 @@ def test_submit_gives_real_futures_and_shutdown_cancels_the_queued(client):
         [0, 1, 4, 9, 16, 25]
     with pytest.raises(Boom):
         p.submit(fail, 1).result(timeout=WAIT)
-    blockers = [p.submit(sqr, 0, 1.5) for _ in range(8)]
+    blockers = [p.submit(sqr, 0, 1.0) for _ in range(BUSY)]
     queued = p.submit(sqr, 7)
     assert queued.cancel() and queued.cancelled()
     late = [p.submit(sqr, 8) for _ in range(2)]

@@ -327,9 +327,11 @@ class AsyncResult(Generic[_T]):
 
     def cancel(self) -> bool:
         """Cancels the work if it has not started on the cluster (``Future.cancel``): it
-        resolves with ``concurrent.futures.CancelledError`` and its ``error_callback`` is
-        told. False if it is running or done (Dask cannot interrupt a running task) and for
-        ``map_async`` results, as on the local pool."""
+        resolves with ``concurrent.futures.CancelledError``, its ``error_callback`` is told
+        and continuations see the cancellation. "Not started" is what the scheduler knows:
+        not yet sent to a worker (waiting, or in Dask's scheduler-side queue); a task sent to
+        a worker counts as started. False if started or done (Dask cannot interrupt a
+        running task) and for ``map_async`` results, as on the local pool."""
         if self._event.is_set():
             return False
         if self._job is not None:  # a promise
