@@ -573,6 +573,15 @@ def pid_and(x):
     return (os.getpid(), x)
 
 
+def issue_sqr(pool, x):
+    """Issues a follow-up from the worker and returns its result (for and_then)."""
+    return pool.apply_async(sqr, (x,))
+
+
+def issue_map(pool, xs):
+    return pool.map_async(inc, xs, chunksize=1)
+
+
 def joined(p, timeout=WAIT):
     """p.close(); p.join() within `timeout` seconds (True if join returned)."""
     p.close()
@@ -605,6 +614,13 @@ def test_continuations_run_on_workers_with_done_callbacks_on_the_lane(pool):
         pool.apply_async(fail, (2,)).map(inc).get(timeout=WAIT)  # an exception passes through
     assert pool.apply_async(sqr, (2,)).when(lambda v: v > 3, inc).get(timeout=WAIT) == 5
     assert pool.apply_async(sqr, (1,)).when(lambda v: v > 3, inc).get(timeout=WAIT) is None
+    assert pool.apply_async(sqr, (2,)).and_then(lambda v: issue_sqr(pool, v)).get(timeout=WAIT) == 16
+    assert pool.apply_async(abs, (3,)).and_then(
+        lambda v: issue_map(pool, range(v))).get(timeout=WAIT) == [1, 2, 3]
+    with pytest.raises(Boom):
+        pool.apply_async(abs, (3,)).and_then(lambda v: pool.apply_async(fail, (v,))).get(timeout=WAIT)
+    with pytest.raises(TypeError, match="must return an AsyncResult"):
+        pool.apply_async(abs, (3,)).and_then(inc).get(timeout=WAIT)
     threads = []
     done = threading.Event()
     r.add_done_callback(lambda x: (threads.append(threading.current_thread().name), done.set()))
@@ -619,10 +635,10 @@ def test_continuations_run_on_workers_with_done_callbacks_on_the_lane(pool):
 def test_close_and_join_wait_for_continuations_and_done_callbacks(client):
     p = followup.ThreadPool(client=client)
     seen = []
-    last = p.apply_async(sqr, (2, 0.2)).map(inc).map(inc).map(inc)
+    last = p.apply_async(sqr, (2, 0.2)).map(inc).map(inc).and_then(lambda v: issue_sqr(p, v - 5))
     last.add_done_callback(lambda r: (time.sleep(0.2), seen.append(r.get())))
     assert joined(p)
-    assert last.ready() and seen == [7]
+    assert last.ready() and seen == [1]
     with pytest.raises(ValueError, match="Pool not running"):
         p.apply_async(sqr, (1,)).map(inc)
 

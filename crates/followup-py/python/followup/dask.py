@@ -1135,6 +1135,14 @@ class DaskThreadPool:
             self._adopt(event[1], event[2])
         elif kind == "settle":
             self._settle_now(event[1], event[2], event[3])
+        elif kind == "follow":
+            result, futures, job_kind = event[1:]
+            try:
+                values = self._client.gather(futures)
+                ok, value = True, values[0] if job_kind == _APPLY else [x for v in values for x in v]
+            except BaseException as e:  # noqa: BLE001 - the work's outcome
+                ok, value = False, e
+            result._settle(ok, value)
         elif kind == "drained":
             if event[1] == self._drain_token:
                 self._drain_token = None
@@ -1273,11 +1281,40 @@ class DaskThreadPool:
         """A pending result of this pool that join() waits for until it is resolved; refused
         from outside after close(), as submissions are."""
         self._check_submit()
+        return self._new_promise()
+
+    def _new_promise(self) -> AsyncResult:
         result = AsyncResult(self)
         result._job = _Job(_PROMISE, result, 0)
-        with self._lock:
+        with self._lock:  # as terminate() sets the state: it then finds this promise
+            if self._state == TERMINATE:
+                raise ValueError("Pool not running")
             self._pending += 1
             self._promises.add(result)
+        return result
+
+    def _follow_keys(self, keys: list, kind: str) -> AsyncResult:
+        """A promise resolved with the outcome of the work of ``keys`` (issued by a task on a
+        worker, which returned its result to the client: ``and_then``). Made while the value
+        is unpickled (on Dask's IO thread), a follow-up of the pool's own work: accepted
+        after close()."""
+        result = self._new_promise()
+        futures = [distributed.Future(k, client=self._client) for k in keys]
+        if not futures:
+            result._set_result([])
+            return result
+        left = [len(futures)]
+        lock = threading.Lock()
+
+        def on_done(_future) -> None:  # on Dask's callback thread
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                self._post(("follow", result, futures, kind))
+
+        for f in futures:
+            f.add_done_callback(on_done)
         return result
 
     def _settle_now(self, result: AsyncResult, ok: bool, value) -> None:
@@ -1391,6 +1428,15 @@ class DaskThreadPool:
                     self._post(("record", (kind, len(keys), blob), futures))
 
 
+def _returned_result(pool_id: str, keys: list, kind: str) -> AsyncResult:
+    """Unpickles a worker's result of work it issued: on the pool's client, a promise of it."""
+    pool = _POOLS.get(pool_id)
+    if pool is None:
+        raise RuntimeError("followup: the result of work issued on a worker can only be "
+                           "returned to the client of its pool")
+    return pool._follow_keys(keys, kind)
+
+
 class _Failed:
     __slots__ = ("error",)
 
@@ -1404,11 +1450,18 @@ class _Failed:
 class _WorkerResult(Generic[_T]):
     """The result of work a task issued on a worker: ``get`` waits outside the worker's
     thread budget (``secede``/``rejoin``), so a task waiting for its follow-ups cannot starve
-    the cluster. Callbacks run on the client, so ``get`` here may return before them."""
+    the cluster. Callbacks run on the client, so ``get`` here may return before them.
 
-    def __init__(self, futures: list, kind: str) -> None:
+    Returned by a task to the client (``and_then``), it becomes a result of the client's
+    pool resolved with the outcome of the same work."""
+
+    def __init__(self, futures: list, kind: str, pool_id: str) -> None:
         self._futures = futures
         self._kind = kind
+        self._pool_id = pool_id
+
+    def __reduce__(self):
+        return _returned_result, (self._pool_id, [f.key for f in self._futures], self._kind)
 
     def ready(self) -> bool:
         return all(f.done() for f in self._futures)
@@ -1491,7 +1544,7 @@ class _WorkerPool:
         except Exception as e:
             raise _submission_error(e, func, args, kwds) from None
         self._post(_APPLY, [future], callback, error_callback)
-        return _WorkerResult([future], _APPLY)
+        return _WorkerResult([future], _APPLY, self._id)
 
     def map(self, func, iterable, chunksize=None):
         return self.map_async(func, iterable, chunksize).get()
@@ -1523,7 +1576,7 @@ class _WorkerPool:
                                  + [(f"input item {j}", a) for j, a in enumerate(items)])
             raise (found or e) from e
         self._post(_MAP, futures, callback, error_callback)
-        return _WorkerResult(futures, _MAP)
+        return _WorkerResult(futures, _MAP, self._id)
 
     def __repr__(self) -> str:
         return f"<followup.dask worker-side handle of pool {self._id[:8]}>"
