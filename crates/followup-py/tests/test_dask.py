@@ -643,6 +643,23 @@ def test_close_and_join_wait_for_continuations_and_done_callbacks(client):
         p.apply_async(sqr, (1,)).map(inc)
 
 
+def test_terminate_resolves_continuations_and_promises(client):
+    p = followup.ThreadPool(client=client)
+    running = p.apply_async(sqr, (1, 0.5))
+    after = running.map(inc)
+    fan_in = p.all([running, after])
+    p.terminate()
+    for r in (running, after, fan_in):
+        with pytest.raises(followup.PoolTerminated):
+            r.get(timeout=WAIT)
+    t = threading.Thread(target=p.join, daemon=True)
+    t.start()
+    t.join(WAIT)
+    assert not t.is_alive()
+    with pytest.raises(ValueError, match="Pool not running"):
+        running._promise()
+
+
 def test_as_completed_yields_what_the_loop_adds(pool):
     done = pool.as_completed([pool.apply_async(sqr, (i,)) for i in range(4)])
     seen = []
