@@ -591,12 +591,35 @@ def joined(p, timeout=WAIT):
     return not t.is_alive()
 
 
-def busy(pool, seconds=1.0):
-    """Occupies every worker thread (and Dask's queueing headroom) for a while; the caller
-    waits for all of them, so that the next test finds an idle cluster."""
+def wait_for_gate(gate):
+    """Runs until the test opens the gate (creates the file), for at most WAIT seconds."""
+    end = time.monotonic() + WAIT
+    while not os.path.exists(gate) and time.monotonic() < end:
+        time.sleep(0.01)
+    return 0
+
+
+def busy(pool, gate):
+    """Occupies every worker thread (and Dask's queueing headroom) until the gate opens; the
+    caller opens it and waits for all of them, so that the next test finds an idle cluster."""
     # More tasks of one kind than twice the cluster's threads: Dask queues the excess on the
     # scheduler (not assigned to a worker: not started) instead of sending it to workers.
-    return [pool.apply_async(sqr, (0, seconds)) for _ in range(BUSY)]
+    blockers = [pool.apply_async(wait_for_gate, (gate,)) for _ in range(BUSY)]
+    scheduled(pool._client, [b._future.key for b in blockers])
+    return blockers
+
+
+def keys_known(dask_scheduler=None, keys=()):
+    return all(k in dask_scheduler.tasks for k in keys)
+
+
+def scheduled(client, keys):
+    """Waits until the scheduler knows these tasks (submissions may reach it out of order):
+    then every task submitted later finds the cluster's threads taken and is queued."""
+    end = time.monotonic() + WAIT
+    while not client.run_on_scheduler(keys_known, keys=keys):
+        assert time.monotonic() < end
+        time.sleep(0.01)
 
 
 BUSY = 12
@@ -707,10 +730,11 @@ def test_all_all_settled_and_any(pool):
     assert pool.all([]).get(timeout=WAIT) == []
 
 
-def test_cancel_of_queued_work(pool):
+def test_cancel_of_queued_work(pool, tmp_path):
     import concurrent.futures
 
-    blockers = busy(pool)
+    gate = str(tmp_path / "gate")
+    blockers = busy(pool, gate)
     told = []
     queued = pool.apply_async(sqr, (5,), error_callback=told.append)
     follow = queued.map(inc)
@@ -722,22 +746,25 @@ def test_cancel_of_queued_work(pool):
     assert len(told) == 1 and isinstance(told[0], concurrent.futures.CancelledError)
     time.sleep(0.3)
     assert blockers[0].cancel() is False  # running: Dask cannot interrupt it
+    open(gate, "w").close()
     assert [b.get(timeout=WAIT) for b in blockers] == [0] * BUSY
     assert queued.cancel() is False
 
 
-def test_a_deadline_cancels_work_that_has_not_started(pool):
-    blockers = busy(pool)
+def test_a_deadline_cancels_work_that_has_not_started(pool, tmp_path):
+    gate = str(tmp_path / "gate")
+    blockers = busy(pool, gate)
     late = pool.apply_async(sqr, (5,)).timeout(0.2)
     with pytest.raises(followup.DeadlineExceeded, match="cancelled before it started"):
         late.get(timeout=WAIT)
     with pytest.raises(followup.DeadlineExceeded, match="left running"):
         blockers[0].timeout(0.2).get(timeout=WAIT)
+    open(gate, "w").close()
     assert [b.get(timeout=WAIT) for b in blockers] == [0] * BUSY  # it ran on, to the end
     assert pool.apply_async(sqr, (3,)).timeout(WAIT).get(timeout=WAIT) == 9
 
 
-def test_submit_gives_real_futures_and_shutdown_cancels_the_queued(client):
+def test_submit_gives_real_futures_and_shutdown_cancels_the_queued(client, tmp_path):
     import concurrent.futures
 
     p = followup.ThreadPool(client=client)
@@ -746,13 +773,16 @@ def test_submit_gives_real_futures_and_shutdown_cancels_the_queued(client):
         [0, 1, 4, 9, 16, 25]
     with pytest.raises(Boom):
         p.submit(fail, 1).result(timeout=WAIT)
-    blockers = [p.submit(sqr, 0, 1.0) for _ in range(BUSY)]
+    gate = str(tmp_path / "gate")
+    blockers = [p.submit(wait_for_gate, gate) for _ in range(BUSY)]
+    scheduled(client, [f._task._future.key for f in blockers])
     queued = p.submit(sqr, 7)
     assert queued.cancel() and queued.cancelled()
-    late = [p.submit(sqr, 8) for _ in range(2)]
+    late = [p.submit(wait_for_gate, gate) for _ in range(2)]
     p.shutdown(wait=False, cancel_futures=True)
     with pytest.raises(RuntimeError):
         p.submit(sqr, 1)
+    open(gate, "w").close()
     done, not_done = concurrent.futures.wait(blockers + late + [queued], timeout=WAIT)
     assert not not_done and all(f.cancelled() for f in late)
     assert joined(p)
