@@ -655,6 +655,17 @@ def test_continuations_run_on_workers_with_done_callbacks_on_the_lane(pool):
     assert pending.as_future().result(timeout=WAIT) == 1
 
 
+def test_a_done_callback_that_raises_is_reported_and_the_others_run(pool, monkeypatch):
+    reported, ran = [], threading.Event()
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    r = pool.apply_async(sqr, (2, 0.2))
+    r.add_done_callback(lambda r: 1 / 0)
+    r.add_done_callback(lambda r: ran.set())
+    assert ran.wait(WAIT) and r.get(timeout=WAIT) == 4
+    assert [type(u.exc_value) for u in reported] == [ZeroDivisionError]
+    assert pool.apply_async(sqr, (3,)).map(inc).get(timeout=WAIT) == 10
+
+
 def test_close_and_join_wait_for_continuations_and_done_callbacks(client):
     p = followup.ThreadPool(client=client)
     seen = []

@@ -30,6 +30,13 @@ How it works, briefly:
   lane then puts into the same queue comes back with nothing registered ahead of it and no
   job finished since it was sent: every task's records were queued before that task
   finished, so none can still be on the way.
+- The follow-up primitives (``followup._followups``, shared with the local pool) use the
+  hooks of :class:`AsyncResult`: done callbacks run on the lane after the result is ready
+  and before the job is counted out; promises are jobs without a task (counted by join()
+  like any job, resolved on the lane, resolved with PoolTerminated by terminate());
+  ``cancel()`` asks the scheduler whether the task was sent to a worker and, if not,
+  cancels its future. A running task cannot be interrupted or signalled, so
+  ``followup.is_cancelled()`` stays False inside Dask tasks.
 """
 
 from __future__ import annotations
@@ -475,10 +482,17 @@ def _call_done(fn, result) -> None:
     try:
         fn(result)
     except BaseException as e:  # noqa: BLE001 - reported, never stops the others
-        sys.unraisablehook(types.SimpleNamespace(
-            exc_type=type(e), exc_value=e, exc_traceback=e.__traceback__,
-            err_msg="Exception ignored in a done callback of a followup.dask result",
-            object=fn))
+        message = "Exception ignored in a done callback of a followup.dask result"
+        hook = sys.unraisablehook
+        if hook is sys.__unraisablehook__:  # CPython's own hook takes only its own type
+            import traceback
+
+            print(f"{message}: {fn!r}", file=sys.stderr)
+            traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+        else:
+            hook(types.SimpleNamespace(exc_type=type(e), exc_value=e,
+                                       exc_traceback=e.__traceback__, err_msg=message,
+                                       object=fn))
 
 
 def _task_started(dask_scheduler=None, key=None) -> bool:
