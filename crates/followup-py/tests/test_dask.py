@@ -3,6 +3,7 @@ processes) started by this module: the pool's surface, callbacks on the client, 
 issued on workers and join(), what cannot cross machines, lost workers, the tutorial's
 programs. Every wait is bounded. Skipped without dask[distributed]."""
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -653,6 +654,11 @@ def test_continuations_run_on_workers_with_done_callbacks_on_the_lane(pool):
     done.clear()
     assert done.wait(WAIT) and threads[1].startswith("followup-dask-lane")
     assert pending.as_future().result(timeout=WAIT) == 1
+
+    async def awaited():
+        return await asyncio.wait_for(pool.apply_async(sqr, (6,)).map(inc), WAIT)
+
+    assert asyncio.run(awaited()) == 37
 
 
 def test_a_done_callback_that_raises_is_reported_and_the_others_run(pool, monkeypatch):
