@@ -3,6 +3,7 @@ processes) started by this module: the pool's surface, callbacks on the client, 
 issued on workers and join(), what cannot cross machines, lost workers, the tutorial's
 programs. Every wait is bounded. Skipped without dask[distributed]."""
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -157,12 +158,11 @@ def test_construction_by_client_gives_a_dask_pool(pool, client):
         followup.ThreadPool(client=client, parallel_callbacks=True)
 
 
-def test_every_public_method_of_pythons_pool_exists():
-    import multiprocessing.pool
-
-    public = {n for n in dir(multiprocessing.pool.ThreadPool) if not n.startswith("_")}
-    public -= {"Process"}  # a process factory, meaningless here
+def test_every_public_method_of_the_local_pool_exists():
+    public = {n for n in dir(followup.ThreadPool) if not n.startswith("_")}
     assert public <= set(dir(DaskThreadPool))
+    on_results = {n for n in dir(followup.AsyncResult) if not n.startswith("__")}
+    assert on_results <= set(dir(followup.dask.AsyncResult))
 
 
 def test_apply_map_starmap_and_their_async_forms(pool):
@@ -562,3 +562,254 @@ def test_the_tutorial_programs_run_on_a_local_cluster(name):
                           text=True, timeout=180, env=env, cwd=str(EXAMPLES))
     assert proc.returncode == 0, proc.stderr
     check_output_of_processes(proc.stdout)
+
+
+# --- the follow-up primitives ------------------------------------------------------------------
+
+def inc(x):
+    return x + 1
+
+
+def pid_and(x):
+    return (os.getpid(), x)
+
+
+def issue_sqr(pool, x):
+    """Issues a follow-up from the worker and returns its result (for and_then)."""
+    return pool.apply_async(sqr, (x,))
+
+
+def issue_map(pool, xs):
+    return pool.map_async(inc, xs, chunksize=1)
+
+
+def joined(p, timeout=WAIT):
+    """p.close(); p.join() within `timeout` seconds (True if join returned)."""
+    p.close()
+    t = threading.Thread(target=p.join, daemon=True)
+    t.start()
+    t.join(timeout)
+    return not t.is_alive()
+
+
+def wait_for_gate(gate):
+    """Runs until the test opens the gate (creates the file), for at most WAIT seconds."""
+    end = time.monotonic() + WAIT
+    while not os.path.exists(gate) and time.monotonic() < end:
+        time.sleep(0.01)
+    return 0
+
+
+def busy(pool, gate):
+    """Occupies every worker thread (and Dask's queueing headroom) until the gate opens; the
+    caller opens it and waits for all of them, so that the next test finds an idle cluster."""
+    # More tasks of one kind than twice the cluster's threads: Dask queues the excess on the
+    # scheduler (not assigned to a worker: not started) instead of sending it to workers.
+    blockers = [pool.apply_async(wait_for_gate, (gate,)) for _ in range(BUSY)]
+    scheduled(pool._client, [b._future.key for b in blockers])
+    return blockers
+
+
+def keys_known(dask_scheduler=None, keys=()):
+    return all(k in dask_scheduler.tasks for k in keys)
+
+
+def scheduled(client, keys):
+    """Waits until the scheduler knows these tasks (submissions may reach it out of order):
+    then every task submitted later finds the cluster's threads taken and is queued."""
+    end = time.monotonic() + WAIT
+    while not client.run_on_scheduler(keys_known, keys=keys):
+        assert time.monotonic() < end
+        time.sleep(0.01)
+
+
+BUSY = 12
+
+
+def test_continuations_run_on_workers_with_done_callbacks_on_the_lane(pool):
+    r = pool.apply_async(sqr, (3,))
+    chained = r.map(inc).map(inc).map(pid_and)  # three deep
+    pid, value = chained.get(timeout=WAIT)
+    assert value == 11 and pid != os.getpid()
+    assert r.then(lambda ready: ready.get() * 2).get(timeout=WAIT) == 18
+    assert pool.apply_async(fail, (1,)).recover(lambda e: type(e).__name__).get(timeout=WAIT) == "Boom"
+    assert pool.apply_async(sqr, (2,)).recover(lambda e: 0).get(timeout=WAIT) == 4
+    with pytest.raises(Boom):
+        pool.apply_async(fail, (2,)).map(inc).get(timeout=WAIT)  # an exception passes through
+    assert pool.apply_async(sqr, (2,)).when(lambda v: v > 3, inc).get(timeout=WAIT) == 5
+    assert pool.apply_async(sqr, (1,)).when(lambda v: v > 3, inc).get(timeout=WAIT) is None
+    assert pool.apply_async(sqr, (2,)).and_then(lambda v: issue_sqr(pool, v)).get(timeout=WAIT) == 16
+    assert pool.apply_async(abs, (3,)).and_then(
+        lambda v: issue_map(pool, range(v))).get(timeout=WAIT) == [1, 2, 3]
+    with pytest.raises(Boom):
+        pool.apply_async(abs, (3,)).and_then(lambda v: pool.apply_async(fail, (v,))).get(timeout=WAIT)
+    with pytest.raises(TypeError, match="must return an AsyncResult"):
+        pool.apply_async(abs, (3,)).and_then(inc).get(timeout=WAIT)
+    threads = []
+    done = threading.Event()
+    r.add_done_callback(lambda x: (threads.append(threading.current_thread().name), done.set()))
+    assert done.wait(WAIT) and threads == [threading.current_thread().name]  # ready: at once
+    pending = pool.apply_async(sqr, (1, 0.3))
+    pending.add_done_callback(lambda x: (threads.append(threading.current_thread().name), done.set()))
+    done.clear()
+    assert done.wait(WAIT) and threads[1].startswith("followup-dask-lane")
+    assert pending.as_future().result(timeout=WAIT) == 1
+
+    async def awaited():
+        return await asyncio.wait_for(pool.apply_async(sqr, (6,)).map(inc), WAIT)
+
+    assert asyncio.run(awaited()) == 37
+
+
+def test_a_done_callback_that_raises_is_reported_and_the_others_run(pool, monkeypatch):
+    reported, ran = [], threading.Event()
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    r = pool.apply_async(sqr, (2, 0.2))
+    r.add_done_callback(lambda r: 1 / 0)
+    r.add_done_callback(lambda r: ran.set())
+    assert ran.wait(WAIT) and r.get(timeout=WAIT) == 4
+    assert [type(u.exc_value) for u in reported] == [ZeroDivisionError]
+    assert pool.apply_async(sqr, (3,)).map(inc).get(timeout=WAIT) == 10
+
+
+def test_close_and_join_wait_for_continuations_and_done_callbacks(client):
+    p = followup.ThreadPool(client=client)
+    seen = []
+    last = p.apply_async(sqr, (2, 0.2)).map(inc).map(inc).and_then(lambda v: issue_sqr(p, v - 5))
+    last.add_done_callback(lambda r: (time.sleep(0.2), seen.append(r.get())))
+    assert joined(p)
+    assert last.ready() and seen == [1]
+    with pytest.raises(ValueError, match="Pool not running"):
+        p.apply_async(sqr, (1,)).map(inc)
+
+
+def test_terminate_resolves_continuations_and_promises(client):
+    p = followup.ThreadPool(client=client)
+    running = p.apply_async(sqr, (1, 0.5))
+    after = running.map(inc)
+    fan_in = p.all([running, after])
+    p.terminate()
+    for r in (running, after, fan_in):
+        with pytest.raises(followup.PoolTerminated):
+            r.get(timeout=WAIT)
+    t = threading.Thread(target=p.join, daemon=True)
+    t.start()
+    t.join(WAIT)
+    assert not t.is_alive()
+    with pytest.raises(ValueError, match="Pool not running"):
+        running._promise()
+
+
+def test_as_completed_yields_what_the_loop_adds(pool):
+    done = pool.as_completed([pool.apply_async(sqr, (i,)) for i in range(4)])
+    seen = []
+    for r in done:
+        v = r.get(timeout=0)
+        seen.append(v)
+        if v == 9:
+            done.apply_async(sqr, (10,))
+        if v == 100:
+            done.add(pool.apply_async(sqr, (1,)).map(inc))
+    assert sorted(seen) == [0, 1, 2, 4, 9, 100]
+    with pytest.raises(RuntimeError):
+        done.add(pool.apply_async(sqr, (1,)))
+
+
+def test_a_task_group_growing_from_callbacks(pool):
+    found = []
+
+    with pool.group() as g:
+        def grow(n):
+            found.append(n)
+            if n < 8:
+                g.apply_async(abs, (2 * n,), callback=grow)
+                g.apply_async(abs, (2 * n + 1,), callback=grow)
+
+        g.apply_async(abs, (1,), callback=grow)
+    assert sorted(found) == list(range(1, 16))
+    with pytest.raises(BaseException) as info:
+        with pool.group() as g:
+            g.apply_async(fail, (1,))
+            g.apply_async(sqr, (2,))
+    assert [type(e) for e in info.value.exceptions] == [Boom]
+
+
+def test_all_all_settled_and_any(pool):
+    assert pool.all([pool.apply_async(sqr, (i,)) for i in range(5)]).get(timeout=WAIT) == [0, 1, 4, 9, 16]
+    with pytest.raises(Boom):
+        pool.all([pool.apply_async(sqr, (1,)), pool.apply_async(fail, (2,))]).get(timeout=WAIT)
+    settled = pool.all_settled([pool.apply_async(sqr, (3,)), pool.apply_async(fail, (2,))]).get(timeout=WAIT)
+    assert [r.successful() for r in settled] == [True, False]
+    assert pool.any([pool.apply_async(fail, (1,)), pool.apply_async(sqr, (4, 0.2))]).get(timeout=WAIT) == 16
+    with pytest.raises(BaseException) as info:
+        pool.any([pool.apply_async(fail, (1,)), pool.apply_async(fail, (2,))]).get(timeout=WAIT)
+    assert len(info.value.exceptions) == 2
+    assert pool.all([]).get(timeout=WAIT) == []
+
+
+def test_cancel_of_queued_work(pool, tmp_path):
+    import concurrent.futures
+
+    gate = str(tmp_path / "gate")
+    blockers = busy(pool, gate)
+    told = []
+    queued = pool.apply_async(sqr, (5,), error_callback=told.append)
+    follow = queued.map(inc)
+    assert queued.cancel() is True and queued.cancelled()
+    with pytest.raises(concurrent.futures.CancelledError):
+        queued.get(timeout=WAIT)
+    with pytest.raises(concurrent.futures.CancelledError):
+        follow.get(timeout=WAIT)
+    assert len(told) == 1 and isinstance(told[0], concurrent.futures.CancelledError)
+    time.sleep(0.3)
+    assert blockers[0].cancel() is False  # running: Dask cannot interrupt it
+    open(gate, "w").close()
+    assert [b.get(timeout=WAIT) for b in blockers] == [0] * BUSY
+    assert queued.cancel() is False
+
+
+def test_a_deadline_cancels_work_that_has_not_started(pool, tmp_path):
+    gate = str(tmp_path / "gate")
+    blockers = busy(pool, gate)
+    late = pool.apply_async(sqr, (5,)).timeout(0.2)
+    with pytest.raises(followup.DeadlineExceeded, match="cancelled before it started"):
+        late.get(timeout=WAIT)
+    with pytest.raises(followup.DeadlineExceeded, match="left running"):
+        blockers[0].timeout(0.2).get(timeout=WAIT)
+    open(gate, "w").close()
+    assert [b.get(timeout=WAIT) for b in blockers] == [0] * BUSY  # it ran on, to the end
+    assert pool.apply_async(sqr, (3,)).timeout(WAIT).get(timeout=WAIT) == 9
+
+
+def test_submit_gives_real_futures_and_shutdown_cancels_the_queued(client, tmp_path):
+    import concurrent.futures
+
+    p = followup.ThreadPool(client=client)
+    futures = [p.submit(sqr, i, wait=0.05 * i) for i in range(6)]
+    assert sorted(f.result() for f in concurrent.futures.as_completed(futures, timeout=WAIT)) == \
+        [0, 1, 4, 9, 16, 25]
+    with pytest.raises(Boom):
+        p.submit(fail, 1).result(timeout=WAIT)
+    gate = str(tmp_path / "gate")
+    blockers = [p.submit(wait_for_gate, gate) for _ in range(BUSY)]
+    scheduled(client, [f._task._future.key for f in blockers])
+    queued = p.submit(sqr, 7)
+    assert queued.cancel() and queued.cancelled()
+    late = [p.submit(wait_for_gate, gate) for _ in range(2)]
+    p.shutdown(wait=False, cancel_futures=True)
+    with pytest.raises(RuntimeError):
+        p.submit(sqr, 1)
+    open(gate, "w").close()
+    done, not_done = concurrent.futures.wait(blockers + late + [queued], timeout=WAIT)
+    assert not not_done and all(f.cancelled() for f in late)
+    assert joined(p)
+
+
+def test_map_async_reports_each_item(pool):
+    items = []
+    r = pool.map_async(sqr, range(6), chunksize=2, on_item=lambda i, v: items.append((i, v)))
+    assert r.get(timeout=WAIT) == [0, 1, 4, 9, 16, 25]
+    assert sorted(items) == [(i, i * i) for i in range(6)]
+    seen = []
+    assert pool.map(sqr, range(4), progress=lambda done, total: seen.append((done, total))) == [0, 1, 4, 9]
+    assert seen[-1] == (4, 4)

@@ -222,7 +222,8 @@ def deadline(parent, seconds: float):
         # Stop the work first (work that has not started never starts), then publish.
         stopped = parent.cancel()
         how = ("cancelled before it started" if stopped
-               else "asked to stop (followup.is_cancelled() is now True inside it)")
+               else getattr(parent, "_RUNNING_NOTE",
+                            "asked to stop (followup.is_cancelled() is now True inside it)"))
         child._set_exception(DeadlineExceeded(
             f"the task did not finish within its deadline of {seconds} s; it was {how}"))
 
@@ -382,6 +383,9 @@ class TaskGroup:
         self._cancelled = False
 
     def _run_inside(self, func):
+        if getattr(self._pool, "_tasks_elsewhere", False):
+            return func  # tasks in other processes (Dask) cannot wait for this group anyway
+
         def run(*args, **kwds):
             stack = getattr(_inside, "groups", None)
             if stack is None:

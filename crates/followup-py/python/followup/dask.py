@@ -30,15 +30,24 @@ How it works, briefly:
   lane then puts into the same queue comes back with nothing registered ahead of it and no
   job finished since it was sent: every task's records were queued before that task
   finished, so none can still be on the way.
+- The follow-up primitives (``followup._followups``, shared with the local pool) use the
+  hooks of :class:`AsyncResult`: done callbacks run on the lane after the result is ready
+  and before the job is counted out; promises are jobs without a task (counted by join()
+  like any job, resolved on the lane, resolved with PoolTerminated by terminate());
+  ``cancel()`` asks the scheduler whether the task was sent to a worker and, if not,
+  cancels its future. A running task cannot be interrupted or signalled, so
+  ``followup.is_cancelled()`` stays False inside Dask tasks.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextvars
 import itertools
 import logging
 import math
+import sys
 import threading
 import time
 import types
@@ -52,14 +61,17 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, TypeVar
 import cloudpickle
 import distributed
 
+from . import _followups
 from ._errors import PoolTerminated
+from ._progress import progress_reporter, with_progress
 
 __all__ = ["DaskThreadPool", "AsyncResult", "IMapIterator"]
 
 _T = TypeVar("_T")
 
-# Kinds of job: one task; a map (one task per chunk, one list as result); one imap chunk.
-_APPLY, _MAP, _IMAP = "apply", "map", "imap"
+# Kinds of job: one task; a map (one task per chunk, one list as result); one imap chunk; a
+# promise (no task: resolved by the follow-up primitives of followup._followups).
+_APPLY, _MAP, _IMAP, _PROMISE = "apply", "map", "imap", "promise"
 
 #: Pools of this process by id: a pool pickled into a task and unpickled back here (in a
 #: callback sent from a worker, say) is the pool itself again.
@@ -276,16 +288,150 @@ class AsyncResult(Generic[_T]):
 
     __class_getitem__ = classmethod(types.GenericAlias)
 
+    #: How a deadline (``timeout()``) describes work it could not cancel.
+    _RUNNING_NOTE = ("left running: Dask cannot interrupt or signal a running task, so "
+                     "followup.is_cancelled() stays False inside it")
+
     def __init__(self, pool: DaskThreadPool | None) -> None:
-        self._pool = pool
+        self._pool = pool  # cleared once ready (the lane check of wait())
+        self._owner = pool  # kept: continuations and promises are issued on it
         self._event = threading.Event()
         self._ok = False
         self._value: Any = None
+        self._lock = threading.Lock()
+        self._callbacks: list | None = []  # add_done_callback functions; None once ready
+        self._future = None  # apply_async: the Dask future, for cancel()
+        self._job: _Job | None = None  # a promise: its job
+        self._claimed = False  # a promise: resolved (or cancelled) already
+        self._cancelled = False
 
-    def _set(self, ok: bool, value) -> None:
-        self._ok, self._value = ok, value
-        self._event.set()
-        self._pool = None
+    def _set(self, ok: bool, value) -> list:
+        """Makes the result ready; returns the done callbacks to run (on the lane)."""
+        with self._lock:
+            self._ok, self._value = ok, value
+            self._event.set()
+            self._pool = None
+            fns, self._callbacks = self._callbacks or [], None
+        return fns
+
+    def __reduce__(self):
+        # A ready result crosses to the workers as its outcome (then() passes it to a task).
+        if not self._event.is_set():
+            raise TypeError("a pending followup.dask.AsyncResult cannot be sent to the cluster")
+        return _ready_result, (self._ok, self._value, self._cancelled)
+
+    # -- the hooks of followup._followups --
+
+    def add_done_callback(self, fn: Callable[[AsyncResult[_T]], object]) -> None:
+        """Calls ``fn(result)`` once ready, on the pool's lane, one at a time (at once, on this
+        thread, if ready already); ``join()`` waits for these calls. What ``fn`` raises is
+        reported through ``sys.unraisablehook``."""
+        with self._lock:
+            if self._callbacks is not None:
+                self._callbacks.append(fn)
+                return
+        _call_done(fn, self)
+
+    def cancel(self) -> bool:
+        """Cancels the work if it has not started on the cluster (``Future.cancel``): it
+        resolves with ``concurrent.futures.CancelledError``, its ``error_callback`` is told
+        and continuations see the cancellation. "Not started" is what the scheduler knows:
+        not yet sent to a worker (waiting, or in Dask's scheduler-side queue); a task sent to
+        a worker counts as started. False if started or done (Dask cannot interrupt a
+        running task) and for ``map_async`` results, as on the local pool."""
+        if self._event.is_set():
+            return False
+        if self._job is not None:  # a promise
+            return self._settle(False, concurrent.futures.CancelledError(), cancel=True)
+        future, pool = self._future, self._owner
+        if future is None or pool is None or future.done():
+            return False
+        try:
+            started = pool._client.run_on_scheduler(_task_started, key=future.key)
+        except Exception:
+            return False
+        with self._lock:
+            if started or self._cancelled or self._event.is_set():
+                return False
+            self._cancelled = True
+        try:
+            pool._client.cancel([future])
+        except Exception:
+            pass
+        return True
+
+    def cancelled(self) -> bool:
+        """True if ``cancel()`` stopped the work before it started."""
+        return self._cancelled
+
+    def _promise(self) -> AsyncResult:
+        if self._owner is None:
+            raise ValueError("Pool not running")
+        return self._owner._promise()
+
+    def _set_result(self, value) -> bool:
+        return self._settle(True, value)
+
+    def _set_exception(self, exception: BaseException) -> bool:
+        return self._settle(False, exception)
+
+    def _settle(self, ok: bool, value, cancel: bool = False) -> bool:
+        """Resolves a promise once (False if resolved already): on the lane, after which its
+        done callbacks run and join() counts it out."""
+        pool = self._owner
+        with self._lock:
+            if self._job is None or self._claimed or pool is None:
+                return False
+            self._claimed = True
+            if cancel:
+                self._cancelled = True
+            if not pool._on_lane():
+                # Posted under the lock: terminate() claims under it too, so a claimed
+                # promise's event is always in the inbox before terminate's.
+                pool._post(("settle", self, ok, value))
+                return True
+        pool._settle_now(self, ok, value)
+        return True
+
+    def _submit(self, func, args, callback=None, error_callback=None) -> AsyncResult:
+        if self._owner is None:
+            raise ValueError("Pool not running")
+        return self._owner.apply_async(func, args, {}, callback, error_callback)
+
+    # -- the follow-up primitives (followup._followups, as on the local pool) --
+
+    def map(self, func: Callable[[_T], Any]) -> AsyncResult:
+        """``func(value)`` as a task on the cluster once this succeeds; exceptions pass through."""
+        return _followups.map(self, func)
+
+    def then(self, func: Callable[[AsyncResult[_T]], Any]) -> AsyncResult:
+        """``func(this ready result)`` as a task on the cluster, whatever the outcome."""
+        return _followups.then(self, func)
+
+    def recover(self, func: Callable[[BaseException], Any]) -> AsyncResult:
+        """On failure, ``func(exception)`` as a task; a value passes through."""
+        return _followups.recover(self, func)
+
+    def and_then(self, func: Callable[[_T], Any]) -> AsyncResult:
+        """``func(value)`` issues a follow-up (through the pool it was given) and returns its
+        result, which this flattens."""
+        return _followups.and_then(self, func)
+
+    def when(self, test: Callable[[_T], object], func: Callable[[_T], Any]) -> AsyncResult:
+        """If ``test(value)`` (on the client), ``func(value)`` as a task; else None."""
+        return _followups.when(self, test, func)
+
+    def timeout(self, seconds: float) -> AsyncResult:
+        """A deadline: ``followup.DeadlineExceeded`` if not ready within ``seconds``, and the
+        work cancelled if it has not started (a running task runs on, its result unused)."""
+        return _followups.deadline(self, seconds)
+
+    def as_future(self) -> concurrent.futures.Future:
+        """A ``concurrent.futures.Future`` completed with this result."""
+        return _followups.as_future(self)
+
+    def __await__(self):
+        return _followups.await_result(self)
 
     def ready(self) -> bool:
         """True once the work has finished and its callback has run."""
@@ -322,6 +468,37 @@ class AsyncResult(Generic[_T]):
 
 
 ApplyResult = MapResult = AsyncResult
+
+
+def _ready_result(ok: bool, value, cancelled: bool = False) -> AsyncResult:
+    r = AsyncResult(None)
+    r._cancelled = cancelled
+    r._set(ok, value)
+    return r
+
+
+def _call_done(fn, result) -> None:
+    """Runs one done callback; what it raises goes to ``sys.unraisablehook``, as on the local pool."""
+    try:
+        fn(result)
+    except BaseException as e:  # noqa: BLE001 - reported, never stops the others
+        message = "Exception ignored in a done callback of a followup.dask result"
+        hook = sys.unraisablehook
+        if hook is sys.__unraisablehook__:  # CPython's own hook takes only its own type
+            import traceback
+
+            print(f"{message}: {fn!r}", file=sys.stderr)
+            traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+        else:
+            hook(types.SimpleNamespace(exc_type=type(e), exc_value=e,
+                                       exc_traceback=e.__traceback__, err_msg=message,
+                                       object=fn))
+
+
+def _task_started(dask_scheduler=None, key=None) -> bool:
+    """On the scheduler: whether the task may have started (assigned to a worker, or done)."""
+    ts = dask_scheduler.tasks.get(key)
+    return ts is not None and ts.state not in ("released", "waiting", "queued", "no-worker")
 
 
 class IMapIterator(Iterator[_T]):
@@ -434,6 +611,38 @@ class IMapIterator(Iterator[_T]):
 IMapUnorderedIterator = IMapIterator
 
 
+def _progressed(it, progress, iterable):
+    from .pool import _Progressed
+
+    return _Progressed(it, progress, iterable)
+
+
+class _SubmitFuture(concurrent.futures.Future):
+    """The future of ``DaskThreadPool.submit``: ``cancel()`` cancels its task if it has not
+    started on the cluster."""
+
+    def __init__(self, task: AsyncResult) -> None:
+        super().__init__()
+        self._task = task
+
+    def cancel(self) -> bool:
+        with self._condition:
+            if self._state in ("CANCELLED", "CANCELLED_AND_NOTIFIED"):
+                return True
+            if self._state != "PENDING":
+                return False
+        if not self._task.cancel():
+            return False
+        return self._cancel_now()
+
+    def _cancel_now(self) -> bool:
+        with self._condition:
+            if self._state == "PENDING":
+                super().cancel()
+                self.set_running_or_notify_cancel()  # wakes wait()/as_completed()
+        return self.cancelled()
+
+
 class _Job:
     """Work the client waits for: the futures of one result, and what to do when they end."""
 
@@ -505,6 +714,8 @@ class DaskThreadPool:
         self._jobs: dict = {}  # future key -> (job, index in the job)
         self._futures: dict = {}  # future key -> future, for terminate()
         self._iterators: weakref.WeakSet = weakref.WeakSet()
+        self._promises: set = set()  # unresolved promises, resolved by terminate()
+        self._submitted: dict = {}  # submit(): id(task) -> (future, task), for shutdown()
         self._finished = threading.Event()  # join() may return
         self._drain_token: bytes | None = None  # the drain marker on its way through the queue
         self._done_count = 0  # jobs finished so far
@@ -558,27 +769,55 @@ class DaskThreadPool:
         args, kwds = _as_tuple(args), _as_dict(kwds)
         result = AsyncResult(self)
         future = self._submit(_key(func), func, args, kwds)
+        result._future = future
         self._register(_Job(_APPLY, result, 1, callback, error_callback), [future])
         return result
 
-    def map(self, func: Callable[[Any], _T], iterable: Iterable[Any], chunksize: int | None = None) -> list[_T]:
+    def map(self, func: Callable[[Any], _T], iterable: Iterable[Any], chunksize: int | None = None,
+            *, progress=None) -> list[_T]:
         """``[func(x) for x in iterable]`` on the cluster, in input order.
+
+        ``progress=True`` draws a tqdm bar; a callable is called as ``progress(done, total)``
+        after each item, on the consumer's thread (as on the local pool).
 
         >>> pool.map(abs, [-1, -2, 3])               # doctest: +SKIP
         [1, 2, 3]
         """
-        return self._map_async(func, iterable, chunksize, None, None, star=False).get()
+        if progress is None:
+            return self._map_async(func, iterable, chunksize, None, None, star=False).get()
+        from .pool import _capture
+
+        items = list(iterable)
+        _check_chunksize(chunksize)
+        if chunksize is None:
+            chunksize = _default_chunksize(len(items), self._processes_)
+        outcomes = with_progress(self._imap(_capture(func), items, chunksize, ordered=True),
+                                 progress_reporter(progress, len(items)))
+        values, first_error = [], None
+        for ok, value in outcomes:  # every item runs first, as on the local pool
+            if not ok and first_error is None:
+                first_error = value
+            values.append(value)
+        if first_error is not None:
+            raise first_error
+        return values
 
     def map_async(self, func: Callable[[Any], _T], iterable: Iterable[Any], chunksize: int | None = None,
                   callback: Callable[[list[_T]], object] | None = None,
-                  error_callback: Callable[[BaseException], object] | None = None) -> AsyncResult[list[_T]]:
+                  error_callback: Callable[[BaseException], object] | None = None,
+                  *, on_item: Callable[[int, Any], object] | None = None) -> AsyncResult[list[_T]]:
         """``map`` that returns an :class:`AsyncResult` of the list at once.
 
         The exception of the lowest failing index wins; an empty input calls ``callback([])``.
+        ``on_item(index, value)`` runs on the client's lane for each item as its chunk
+        completes, before ``callback``; what it raises becomes the job's result.
 
         >>> pool.map_async(abs, [-1, -2]).get(timeout=10)   # doctest: +SKIP
         [1, 2]
         """
+        if on_item is not None:
+            return _followups.map_with_items(self, func, iterable, chunksize, callback,
+                                             error_callback, on_item)
         return self._map_async(func, iterable, chunksize, callback, error_callback, star=False)
 
     def starmap(self, func: Callable[..., _T], iterable: Iterable[Iterable[Any]],
@@ -601,24 +840,101 @@ class DaskThreadPool:
         """
         return self._map_async(func, iterable, chunksize, callback, error_callback, star=True)
 
-    def imap(self, func: Callable[[Any], _T], iterable: Iterable[Any], chunksize: int = 1) -> IMapIterator[_T]:
+    def imap(self, func: Callable[[Any], _T], iterable: Iterable[Any], chunksize: int = 1,
+             *, progress=None) -> IMapIterator[_T]:
         """Results in input order as they arrive; the input is read lazily (see :class:`IMapIterator`).
+        ``progress`` as for :meth:`map`.
 
         >>> for v in pool.imap(abs, [-1, -2]):       # doctest: +SKIP
         ...     print(v)
         1
         2
         """
-        return self._imap(func, iterable, chunksize, ordered=True)
+        it = self._imap(func, iterable, chunksize, ordered=True)
+        return it if progress is None else _progressed(it, progress, iterable)
 
     def imap_unordered(self, func: Callable[[Any], _T], iterable: Iterable[Any],
-                       chunksize: int = 1) -> IMapIterator[_T]:
+                       chunksize: int = 1, *, progress=None) -> IMapIterator[_T]:
         """Results in completion order; otherwise as :meth:`imap`.
 
         >>> sorted(pool.imap_unordered(abs, [-1, -2]))   # doctest: +SKIP
         [1, 2]
         """
-        return self._imap(func, iterable, chunksize, ordered=False)
+        it = self._imap(func, iterable, chunksize, ordered=False)
+        return it if progress is None else _progressed(it, progress, iterable)
+
+    # -- the follow-up primitives (followup._followups, as on the local pool) --
+
+    #: Tasks run in other processes: a task group does not mark its tasks (they could not
+    #: wait for a group on the client anyway).
+    _tasks_elsewhere = True
+
+    def as_completed(self, results: Iterable[AsyncResult] = ()) -> _followups.AsCompleted:
+        """A set of results yielded in completion order, to which the loop and callbacks may
+        add while iterating; see :class:`followup.AsCompleted`."""
+        return _followups.AsCompleted(self, results)
+
+    def group(self) -> _followups.TaskGroup:
+        """A :class:`followup.TaskGroup`, used on the client (its body and callbacks):
+        ``with pool.group() as g:`` waits for a growing tree of work without closing the pool."""
+        return _followups.TaskGroup(self)
+
+    def all(self, results: Iterable[AsyncResult]) -> AsyncResult:
+        """One result with every value, in order; the first failure resolves it at once and
+        cancels the inputs that have not started."""
+        return _followups.all_of(self, results)
+
+    def all_settled(self, results: Iterable[AsyncResult]) -> AsyncResult:
+        """One result with the list of the (ready) input results once all are done."""
+        return _followups.all_settled(self, results)
+
+    def any(self, results: Iterable[AsyncResult]) -> AsyncResult:
+        """The first value to succeed (the inputs not started are then cancelled); if every
+        input fails, an ``ExceptionGroup`` of their exceptions."""
+        return _followups.any_of(self, results)
+
+    # -- concurrent.futures.Executor --
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        """Runs ``fn(*args, **kwargs)`` on the cluster; returns a real
+        ``concurrent.futures.Future`` (``cancel()`` works while the task has not started).
+        After ``shutdown()``/``close()``: ``RuntimeError``, as executors."""
+        try:
+            task = self.apply_async(fn, args, kwargs)
+        except ValueError:
+            if self._state == RUN:
+                raise
+            raise RuntimeError("cannot schedule new futures after shutdown") from None
+        future = _SubmitFuture(task)
+        with self._lock:
+            self._submitted[id(task)] = (future, task)
+        task.add_done_callback(lambda t: self._submit_done(future, t))
+        return future
+
+    def _submit_done(self, future: _SubmitFuture, task: AsyncResult) -> None:
+        with self._lock:
+            self._submitted.pop(id(task), None)
+        if task.cancelled():
+            future._cancel_now()
+            return
+        if not future.set_running_or_notify_cancel():
+            return  # cancelled meanwhile (not reachable through _SubmitFuture.cancel)
+        try:
+            future.set_result(task.get(timeout=0))
+        except BaseException as e:  # noqa: BLE001 - the task's outcome
+            future.set_exception(e)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """``concurrent.futures.Executor.shutdown``: ``close()``; ``cancel_futures`` cancels
+        the futures of ``submit`` whose tasks have not started; ``wait`` joins."""
+        self.close()
+        if cancel_futures:
+            with self._lock:
+                pending = list(self._submitted.values())
+            for future, _ in pending:
+                future.cancel()
+        if wait:
+            self.join()
 
     def close(self) -> None:
         """Refuses new work from outside the pool; its tasks and callbacks may still add follow-ups.
@@ -831,6 +1147,16 @@ class DaskThreadPool:
             self._finish(event[1], True, [])
         elif kind == "record":
             self._adopt(event[1], event[2])
+        elif kind == "settle":
+            self._settle_now(event[1], event[2], event[3])
+        elif kind == "follow":
+            result, futures, job_kind = event[1:]
+            try:
+                values = self._client.gather(futures)
+                ok, value = True, values[0] if job_kind == _APPLY else [x for v in values for x in v]
+            except BaseException as e:  # noqa: BLE001 - the work's outcome
+                ok, value = False, e
+            result._settle(ok, value)
         elif kind == "drained":
             if event[1] == self._drain_token:
                 self._drain_token = None
@@ -847,6 +1173,8 @@ class DaskThreadPool:
                 event = self._inbox.popleft()
                 if event[0] == "record":
                     self._adopt(event[1], event[2])
+                elif event[0] == "settle":  # promises resolved before terminate() claimed them
+                    self._settle_now(event[1], event[2], event[3])
             self._shut_down()
             return True
         return False
@@ -894,11 +1222,13 @@ class DaskThreadPool:
                 if not ok:
                     value = value.error
             else:
-                ok, value = False, self._error_of(f)
+                ok, value = False, self._error_of(f, job)
             self._outcome(job, index, ok, value)
 
-    def _error_of(self, future) -> BaseException:
+    def _error_of(self, future, job: _Job | None = None) -> BaseException:
         if future.status == "cancelled":
+            if job is not None and job.result is not None and job.result._cancelled:
+                return concurrent.futures.CancelledError(f"task {future.key} was cancelled")
             if self._state == TERMINATE:
                 return PoolTerminated("the pool was terminated before the task finished")
             return distributed.client.FutureCancelledError(future.key, "cancelled")
@@ -953,8 +1283,59 @@ class DaskThreadPool:
                     last.__context__ = value
                 value = e
         if job.result is not None:
-            job.result._set(ok, value)
+            # Ready first, then the done callbacks (they see a ready result), then counted
+            # out: join() waits for the done callbacks and what they issue.
+            for fn in job.result._set(ok, value):
+                _call_done(fn, job.result)
         self._job_done()
+
+    # -- promises (followup._followups): jobs without a task, counted by join() --
+
+    def _promise(self) -> AsyncResult:
+        """A pending result of this pool that join() waits for until it is resolved; refused
+        from outside after close(), as submissions are."""
+        self._check_submit()
+        return self._new_promise()
+
+    def _new_promise(self) -> AsyncResult:
+        result = AsyncResult(self)
+        result._job = _Job(_PROMISE, result, 0)
+        with self._lock:  # as terminate() sets the state: it then finds this promise
+            if self._state == TERMINATE:
+                raise ValueError("Pool not running")
+            self._pending += 1
+            self._promises.add(result)
+        return result
+
+    def _follow_keys(self, keys: list, kind: str) -> AsyncResult:
+        """A promise resolved with the outcome of the work of ``keys`` (issued by a task on a
+        worker, which returned its result to the client: ``and_then``). Made while the value
+        is unpickled (on Dask's IO thread), a follow-up of the pool's own work: accepted
+        after close()."""
+        result = self._new_promise()
+        futures = [distributed.Future(k, client=self._client) for k in keys]
+        if not futures:
+            result._set_result([])
+            return result
+        left = [len(futures)]
+        lock = threading.Lock()
+
+        def on_done(_future) -> None:  # on Dask's callback thread
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                self._post(("follow", result, futures, kind))
+
+        for f in futures:
+            f.add_done_callback(on_done)
+        return result
+
+    def _settle_now(self, result: AsyncResult, ok: bool, value) -> None:
+        """On the lane: resolves a claimed promise."""
+        with self._lock:
+            self._promises.discard(result)
+        self._finish(result._job, ok, value)
 
     def _job_done(self) -> None:
         with self._lock:
@@ -1005,6 +1386,14 @@ class DaskThreadPool:
                 self._job_done()
             else:
                 self._finish(job, False, error)
+        with self._lock:
+            promises = list(self._promises)
+        for promise in promises:
+            with promise._lock:
+                if promise._claimed:
+                    continue  # its settle event is in the inbox
+                promise._claimed = True
+            self._settle_now(promise, False, PoolTerminated("the pool was terminated"))
         for it in list(self._iterators):
             it._stop()
 
@@ -1053,6 +1442,15 @@ class DaskThreadPool:
                     self._post(("record", (kind, len(keys), blob), futures))
 
 
+def _returned_result(pool_id: str, keys: list, kind: str) -> AsyncResult:
+    """Unpickles a worker's result of work it issued: on the pool's client, a promise of it."""
+    pool = _POOLS.get(pool_id)
+    if pool is None:
+        raise RuntimeError("followup: the result of work issued on a worker can only be "
+                           "returned to the client of its pool")
+    return pool._follow_keys(keys, kind)
+
+
 class _Failed:
     __slots__ = ("error",)
 
@@ -1066,11 +1464,18 @@ class _Failed:
 class _WorkerResult(Generic[_T]):
     """The result of work a task issued on a worker: ``get`` waits outside the worker's
     thread budget (``secede``/``rejoin``), so a task waiting for its follow-ups cannot starve
-    the cluster. Callbacks run on the client, so ``get`` here may return before them."""
+    the cluster. Callbacks run on the client, so ``get`` here may return before them.
 
-    def __init__(self, futures: list, kind: str) -> None:
+    Returned by a task to the client (``and_then``), it becomes a result of the client's
+    pool resolved with the outcome of the same work."""
+
+    def __init__(self, futures: list, kind: str, pool_id: str) -> None:
         self._futures = futures
         self._kind = kind
+        self._pool_id = pool_id
+
+    def __reduce__(self):
+        return _returned_result, (self._pool_id, [f.key for f in self._futures], self._kind)
 
     def ready(self) -> bool:
         return all(f.done() for f in self._futures)
@@ -1153,7 +1558,7 @@ class _WorkerPool:
         except Exception as e:
             raise _submission_error(e, func, args, kwds) from None
         self._post(_APPLY, [future], callback, error_callback)
-        return _WorkerResult([future], _APPLY)
+        return _WorkerResult([future], _APPLY, self._id)
 
     def map(self, func, iterable, chunksize=None):
         return self.map_async(func, iterable, chunksize).get()
@@ -1185,7 +1590,7 @@ class _WorkerPool:
                                  + [(f"input item {j}", a) for j, a in enumerate(items)])
             raise (found or e) from e
         self._post(_MAP, futures, callback, error_callback)
-        return _WorkerResult(futures, _MAP)
+        return _WorkerResult(futures, _MAP, self._id)
 
     def __repr__(self) -> str:
         return f"<followup.dask worker-side handle of pool {self._id[:8]}>"
