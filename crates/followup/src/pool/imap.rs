@@ -303,7 +303,9 @@ pub(crate) fn holds_stream(engine: &Engine) -> bool {
         .collect();
     mine.iter().any(|link| {
         let mut ctl = lock(&link.ctl);
-        while !ctl.released && ctl.state == FeederState::Running {
+        // `Done` is set just before the release, on the feeder's thread: wait for it too, or
+        // a join right after the input ended sees an unfinished stream that is not.
+        while !ctl.released && matches!(ctl.state, FeederState::Running | FeederState::Done) {
             ctl = link.ctl_cv.wait(ctl).unwrap_or_else(|p| p.into_inner());
         }
         !ctl.released
