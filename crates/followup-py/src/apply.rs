@@ -107,7 +107,8 @@ impl ApplyJob {
         }
         let pool = Arc::clone(&self.pool);
         let mut result = Some(result);
-        let for_lane = gil::attach(|py| result.take().and_then(|r| run_claimed(py, &pool, r)));
+        let for_lane =
+            gil::attach_worker(|py| result.take().and_then(|r| run_claimed(py, &pool, r)));
         match (for_lane, result) {
             // Hand over to the callback lane after releasing the GIL, so the lane does not
             // wake only to wait for it.

@@ -44,12 +44,16 @@ impl Drop for PinnedThreadState {
     fn drop(&mut self) {
         // At thread exit. After the exit hook the interpreter may be finalizing, and taking
         // the GIL then could end this thread inside Rust frames: leak the state instead.
+        let held = HELD.with(|h| h.replace(false));
         if interpreter_usable() {
-            // SAFETY: `tstate` is this thread's own state, saved by `pin_thread_state` and
-            // not current (every attach since was matched by a release); restoring it and
-            // releasing the matching `PyGILState_Ensure` deletes it.
+            // SAFETY: `tstate` is this thread's own state, saved by `pin_thread_state` (or
+            // by `release_idle`); unless this worker still holds the GIL (`held`), it is not
+            // current, so it is restored first; releasing the matching `PyGILState_Ensure`
+            // then deletes it.
             unsafe {
-                ffi::PyEval_RestoreThread(self.tstate);
+                if !held {
+                    ffi::PyEval_RestoreThread(self.tstate);
+                }
                 ffi::PyGILState_Release(self.gstate);
             }
         }
@@ -58,6 +62,48 @@ impl Drop for PinnedThreadState {
 
 thread_local! {
     static PINNED: RefCell<Option<PinnedThreadState>> = const { RefCell::new(None) };
+    /// A worker keeps the GIL across its consecutive tasks (taken by `attach_worker`, given
+    /// back by `release_idle` when the worker runs out of work): two busy workers then hand
+    /// the GIL over at Python's switch interval, not once per task.
+    static HELD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `attach` for a task on a worker: takes the GIL if this worker does not hold it already,
+/// and keeps it afterwards (see `HELD`).
+pub(crate) fn attach_worker<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    if !interpreter_usable() {
+        return None;
+    }
+    if !HELD.with(|h| h.get()) {
+        let restored = PINNED.with(|p| match p.borrow().as_ref() {
+            // SAFETY: the pinned state is this thread's own, detached (not HELD), so
+            // restoring it takes the GIL for this thread, as `PyEval_RestoreThread` requires.
+            Some(pinned) => unsafe {
+                ffi::PyEval_RestoreThread(pinned.tstate);
+                true
+            },
+            None => false,
+        });
+        if !restored {
+            return attach(f);
+        }
+        HELD.with(|h| h.set(true));
+    }
+    // The thread state is current and holds the GIL: PyO3's attach only counts.
+    Python::try_attach(f)
+}
+
+/// The worker ran out of work: give the GIL back (the engine's idle hook).
+pub(crate) fn release_idle() {
+    if HELD.with(|h| h.replace(false)) {
+        PINNED.with(|p| {
+            if let Some(pinned) = p.borrow_mut().as_mut() {
+                // SAFETY: HELD means this thread's pinned state is current and holds the GIL
+                // (taken by `attach_worker`, no PyO3 attach open: this runs between tasks).
+                pinned.tstate = unsafe { ffi::PyEval_SaveThread() };
+            }
+        });
+    }
 }
 
 /// Gives the calling thread a thread state for the rest of its life, released when the thread

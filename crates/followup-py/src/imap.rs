@@ -346,7 +346,7 @@ struct ImapChunk {
 
 impl ImapChunk {
     fn run(mut self) {
-        gil::attach(|py| {
+        gil::attach_worker(|py| {
             let (Some(func), Some(state)) = (self.func.take(), self.state.take()) else {
                 return;
             };

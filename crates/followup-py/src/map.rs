@@ -95,7 +95,7 @@ impl MapChunk {
 
     /// Runs on a worker.
     pub(crate) fn run(mut self) {
-        gil::attach(|py| {
+        gil::attach_worker(|py| {
             let Some(state) = self.state.take() else {
                 return;
             };

@@ -201,6 +201,7 @@ impl Pool {
             .workers(workers)
             .thread_name_prefix("followup-py-")
             .stack_size(stack_size(py)?)
+            .on_idle(|_worker| gil::release_idle())
             .initializer(move |_worker| {
                 crate::shared::set_inside(id);
                 crate::shared::set_worker(id);

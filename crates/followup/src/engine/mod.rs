@@ -69,6 +69,8 @@ pub(crate) struct EngineConfig {
     pub(crate) thread_name_prefix: String,
     pub(crate) stack_size: Option<usize>,
     pub(crate) initializer: Option<Initializer>,
+    /// Called on a worker each time it runs out of work, before it searches or sleeps.
+    pub(crate) on_idle: Option<Initializer>,
 }
 
 /// The shared heart of a pool.
@@ -120,7 +122,7 @@ impl Engine {
             if let Some(size) = config.stack_size {
                 builder = builder.stack_size(size);
             }
-            let local = WorkerLocal::new(Arc::clone(&engine), index, deque);
+            let local = WorkerLocal::new(Arc::clone(&engine), index, deque, config.on_idle.clone());
             let init = config.initializer.clone();
             let ready = ready_tx.clone();
             let spawned = builder.spawn(move || {

@@ -60,6 +60,8 @@ pub(crate) struct WorkerLocal {
     /// The executing job has lent its unit (to `borrower`, once it is scheduled).
     lent: Cell<bool>,
     borrower: Cell<Option<JobRef>>,
+    /// The pool's idle hook (see `ThreadPoolBuilder::on_idle`).
+    on_idle: Option<super::Initializer>,
 }
 
 thread_local! {
@@ -87,7 +89,12 @@ pub(crate) fn with_current_engine<R>(f: impl FnOnce(Option<&Arc<Engine>>) -> R) 
 }
 
 impl WorkerLocal {
-    pub(crate) fn new(engine: Arc<Engine>, index: usize, deque: Deque<JobRef>) -> WorkerLocal {
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        index: usize,
+        deque: Deque<JobRef>,
+        on_idle: Option<super::Initializer>,
+    ) -> WorkerLocal {
         let own_stealer = deque.stealer();
         WorkerLocal {
             shard: Arc::new(super::Shard(Arc::clone(&engine))),
@@ -99,6 +106,15 @@ impl WorkerLocal {
             in_job: Cell::new(false),
             lent: Cell::new(false),
             borrower: Cell::new(None),
+            on_idle,
+        }
+    }
+
+    /// Tells the pool's idle hook that this worker ran out of work (a panic in it is
+    /// contained: the worker must survive everything).
+    fn idle(&self) {
+        if let Some(hook) = &self.on_idle {
+            let _ = catch_unwind(AssertUnwindSafe(|| hook(self.index)));
         }
     }
 
@@ -256,6 +272,7 @@ pub(crate) fn run_worker(local: WorkerLocal, parker: Parker) {
     let mut tick: Option<Duration> = None;
     loop {
         let job = local.find_work().or_else(|| {
+            local.idle();
             if !searching {
                 sleep.start_searching();
                 searching = true;

@@ -33,6 +33,7 @@ pub struct ThreadPoolBuilder {
     thread_name_prefix: Option<String>,
     stack_size: Option<usize>,
     initializer: Option<Initializer>,
+    on_idle: Option<Initializer>,
 }
 
 impl fmt::Debug for ThreadPoolBuilder {
@@ -42,6 +43,7 @@ impl fmt::Debug for ThreadPoolBuilder {
             .field("thread_name_prefix", &self.thread_name_prefix)
             .field("stack_size", &self.stack_size)
             .field("initializer", &self.initializer.is_some())
+            .field("on_idle", &self.on_idle.is_some())
             .finish()
     }
 }
@@ -80,6 +82,32 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Runs on a worker, with its index, each time it runs out of work, before it looks
+    /// further or sleeps: a place to give back what the worker holds only while busy (the
+    /// Python binding releases the interpreter lock there, which it keeps across a worker's
+    /// consecutive tasks). Keep it short; a panic in it is contained.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let idles = Arc::new(AtomicUsize::new(0));
+    /// let seen = Arc::clone(&idles);
+    /// let pool = followup::ThreadPool::builder()
+    ///     .workers(1)
+    ///     .on_idle(move |_worker| { seen.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// pool.apply(|| ()).unwrap();
+    /// pool.close();
+    /// pool.join().unwrap();
+    /// assert!(idles.load(Ordering::SeqCst) >= 1);
+    /// ```
+    pub fn on_idle(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_idle = Some(Arc::new(f));
+        self
+    }
+
     /// Starts the workers and returns the pool once every initializer has run.
     pub fn build(self) -> Result<ThreadPool> {
         let workers = match self.workers {
@@ -98,6 +126,7 @@ impl ThreadPoolBuilder {
                 .unwrap_or_else(|| "followup-".into()),
             stack_size: self.stack_size,
             initializer: self.initializer,
+            on_idle: self.on_idle,
         })
     }
 }
