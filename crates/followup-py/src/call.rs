@@ -16,8 +16,8 @@ impl Call {
     pub(crate) fn invoke(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let args = as_tuple(self.args.bind(py))?;
         let kwds = match &self.kwds {
-            Some(k) if !k.is_none(py) => Some(as_dict(k.bind(py))?),
-            _ => None,
+            Some(k) => Some(as_dict(k.bind(py))?),
+            None => None,
         };
         self.func
             .bind(py)

@@ -10,17 +10,17 @@ pyo3::import_exception!(followup._errors, PoolTerminated);
 pyo3::import_exception!(concurrent.futures, CancelledError);
 
 /// `get(timeout)` or `next(timeout)` gave up; the work goes on.
-pub(crate) fn timeout(_py: Python<'_>) -> PyErr {
+pub(crate) fn timeout() -> PyErr {
     TimeoutError::new_err(())
 }
 
 /// The task never ran because the pool was terminated first.
-pub(crate) fn terminated(_py: Python<'_>) -> PyErr {
+pub(crate) fn terminated() -> PyErr {
     PoolTerminated::new_err("the pool was terminated before this task started")
 }
 
 /// The task never ran because `cancel()` stopped it first.
-pub(crate) fn cancelled(_py: Python<'_>) -> PyErr {
+pub(crate) fn cancelled() -> PyErr {
     CancelledError::new_err("the task was cancelled before it started")
 }
 

@@ -389,12 +389,12 @@ impl IMapIterator {
         let until = gil::deadline(timeout)?;
         loop {
             match self.state.try_next(&mut lock(&self.state.inner)) {
-                Ok(outcome) => return outcome.into_result(py),
+                Ok(outcome) => return outcome.into_result(),
                 Err(true) => return Err(PyStopIteration::new_err(())),
                 Err(false) => {}
             }
             if !gil::wait_releasing(py, until, |limit| self.state.block(limit))? {
-                return Err(errors::timeout(py));
+                return Err(errors::timeout());
             }
         }
     }

@@ -142,7 +142,6 @@ impl Pool {
 
     fn submit_imap(
         &self,
-        py: Python<'_>,
         func: Py<PyAny>,
         iterable: &Bound<'_, PyAny>,
         chunksize: isize,
@@ -157,7 +156,6 @@ impl Pool {
             )));
         }
         let iter = iterable.try_iter()?.unbind();
-        let _ = py;
         imap::start(pool, func, iter, chunksize as usize, ordered, star)
     }
 }
@@ -174,7 +172,6 @@ impl Pool {
         parallel_callbacks: bool,
     ) -> PyResult<Pool> {
         let workers = worker_count(py, processes.as_ref())?;
-        let initializer = initializer.filter(|f| !f.is_none(py));
         if let Some(f) = &initializer {
             if !f.bind(py).is_callable() {
                 return Err(PyTypeError::new_err("initializer must be a callable"));
@@ -257,10 +254,7 @@ impl Pool {
         callback: Option<Py<PyAny>>,
         error_callback: Option<Py<PyAny>>,
     ) -> PyResult<Py<AsyncResult>> {
-        let callbacks = Callbacks::new(
-            callback.filter(|c| !c.is_none(py)),
-            error_callback.filter(|c| !c.is_none(py)),
-        );
+        let callbacks = Callbacks::new(callback, error_callback);
         let call = Call {
             func,
             args: args.unwrap_or_else(|| PyTuple::empty(py).into_any().unbind()),
@@ -293,11 +287,15 @@ impl Pool {
         callback: Option<Py<PyAny>>,
         error_callback: Option<Py<PyAny>>,
     ) -> PyResult<Py<AsyncResult>> {
-        let (cb, ecb) = (
-            callback.filter(|c| !c.is_none(py)),
-            error_callback.filter(|c| !c.is_none(py)),
-        );
-        self.submit_map(py, func, iterable, chunksize, cb, ecb, false)
+        self.submit_map(
+            py,
+            func,
+            iterable,
+            chunksize,
+            callback,
+            error_callback,
+            false,
+        )
     }
 
     /// Like `map`, but each item is unpacked as arguments: `func(*item)`.
@@ -324,35 +322,37 @@ impl Pool {
         callback: Option<Py<PyAny>>,
         error_callback: Option<Py<PyAny>>,
     ) -> PyResult<Py<AsyncResult>> {
-        let (cb, ecb) = (
-            callback.filter(|c| !c.is_none(py)),
-            error_callback.filter(|c| !c.is_none(py)),
-        );
-        self.submit_map(py, func, iterable, chunksize, cb, ecb, true)
+        self.submit_map(
+            py,
+            func,
+            iterable,
+            chunksize,
+            callback,
+            error_callback,
+            true,
+        )
     }
 
     /// A lazy iterator of `func(item)` in input order.
     #[pyo3(signature = (func, iterable, chunksize=1))]
     fn imap(
         &self,
-        py: Python<'_>,
         func: Py<PyAny>,
         iterable: &Bound<'_, PyAny>,
         chunksize: isize,
     ) -> PyResult<IMapIterator> {
-        self.submit_imap(py, func, iterable, chunksize, true, false)
+        self.submit_imap(func, iterable, chunksize, true, false)
     }
 
     /// A lazy iterator of `func(item)` in completion order.
     #[pyo3(signature = (func, iterable, chunksize=1))]
     fn imap_unordered(
         &self,
-        py: Python<'_>,
         func: Py<PyAny>,
         iterable: &Bound<'_, PyAny>,
         chunksize: isize,
     ) -> PyResult<IMapIterator> {
-        self.submit_imap(py, func, iterable, chunksize, false, false)
+        self.submit_imap(func, iterable, chunksize, false, false)
     }
 
     /// Stops accepting work from outside the pool. Tasks and callbacks of this pool may still

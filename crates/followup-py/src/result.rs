@@ -37,12 +37,12 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     /// The outcome as a Python exception, materialising `Terminated`.
-    pub(crate) fn into_result(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    pub(crate) fn into_result(self) -> PyResult<Py<PyAny>> {
         match self {
             Outcome::Value(v) => Ok(v),
             Outcome::Error(e) => Err(e),
-            Outcome::Terminated => Err(errors::terminated(py)),
-            Outcome::Cancelled => Err(errors::cancelled(py)),
+            Outcome::Terminated => Err(errors::terminated()),
+            Outcome::Cancelled => Err(errors::cancelled()),
         }
     }
 
@@ -79,7 +79,7 @@ impl Callbacks {
     /// gh-83371): `get()` raises it, and `join()` never hangs. When an error callback
     /// raises, the task's own exception stays reachable at the end of its `__context__` chain.
     pub(crate) fn run(self, py: Python<'_>, outcome: Outcome) -> Outcome {
-        match outcome.into_result(py) {
+        match outcome.into_result() {
             Ok(value) => match self.callback {
                 Some(cb) => match cb.call1(py, (value.clone_ref(py),)) {
                     Ok(_) => Outcome::Value(value),
@@ -296,13 +296,11 @@ impl AsyncResult {
         match slot.outcome.as_ref() {
             Some(Outcome::Value(v)) => Ok(v.clone_ref(py)),
             Some(Outcome::Error(e)) => Err(e.clone_ref(py)),
-            Some(Outcome::Terminated) | Some(Outcome::Cancelled) => {
-                let e = match slot.outcome.take() {
-                    Some(o) => o
-                        .into_result(py)
-                        .err()
-                        .unwrap_or_else(|| errors::cancelled(py)),
-                    None => errors::cancelled(py),
+            Some(Outcome::Terminated | Outcome::Cancelled) => {
+                let e = if matches!(slot.outcome, Some(Outcome::Terminated)) {
+                    errors::terminated()
+                } else {
+                    errors::cancelled()
                 };
                 slot.outcome = Some(Outcome::Error(e.clone_ref(py)));
                 Err(e)
@@ -313,7 +311,7 @@ impl AsyncResult {
 
     pub(crate) fn get_value(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         if !Self::wait_for(slf, timeout)? {
-            return Err(errors::timeout(slf.py()));
+            return Err(errors::timeout());
         }
         slf.get().read(slf.py())
     }
