@@ -71,13 +71,18 @@ def _settle_from(child, result) -> None:
         child._set_exception(exc)
 
 
-def _issue(child, via, func, args) -> None:
-    """Issues `func(*args)` as a task whose outcome resolves `child`; cancelling `child`
-    cancels the task."""
+def default_chunksize(n: int, workers: int) -> int:
+    """Python's default chunk size for ``map``: ``ceil(n / (4 * workers))``, at least 1."""
+    return max(1, -(-n // (4 * workers)))
+
+
+def _issue(child, via, func, args, on_value=None) -> None:
+    """Issues `func(*args)` as a task whose outcome resolves `child` (its value goes to
+    `on_value` instead when given); cancelling `child` cancels the task."""
     if child.ready():  # cancelled before its parent finished
         return
     try:
-        task = via._submit(func, args, child._set_result, child._set_exception)
+        task = via._submit(func, args, on_value or child._set_result, child._set_exception)
     except BaseException as exc:  # the pool was terminated meanwhile
         child._set_exception(exc)
         return
@@ -134,12 +139,7 @@ def and_then(parent, func):
         if exc is not None:
             child._set_exception(exc)
             return
-        try:
-            task = r._submit(func, (r.get(timeout=0),), adopt, child._set_exception)
-        except BaseException as e:
-            child._set_exception(e)
-            return
-        child.add_done_callback(lambda c: task.cancel() if c.cancelled() else None)
+        _issue(child, r, func, (r.get(timeout=0),), on_value=adopt)
 
     parent.add_done_callback(on_done)
     return child
@@ -559,7 +559,7 @@ def map_with_items(pool, func, iterable, chunksize, callback, error_callback, on
     pool._check_running()
     items = list(iterable)
     if chunksize is None:
-        chunksize = max(1, -(-len(items) // (4 * pool._processes)))
+        chunksize = default_chunksize(len(items), pool._processes)
     elif chunksize < 1:
         raise ValueError(f"Chunksize must be 1+, not {chunksize}")
     promise = pool._promise()

@@ -264,11 +264,6 @@ def _check_chunksize(chunksize) -> None:
         raise ValueError(f"Chunksize must be 1+, not {chunksize}")
 
 
-def _default_chunksize(n: int, processes: int) -> int:
-    chunksize, extra = divmod(n, processes * 4)
-    return chunksize + 1 if extra else max(chunksize, 1)
-
-
 # --- results ---------------------------------------------------------------------------------
 
 
@@ -790,7 +785,7 @@ class DaskThreadPool:
         items = list(iterable)
         _check_chunksize(chunksize)
         if chunksize is None:
-            chunksize = _default_chunksize(len(items), self._processes_)
+            chunksize = _followups.default_chunksize(len(items), self._processes_)
         outcomes = with_progress(self._imap(_capture(func), items, chunksize, ordered=True),
                                  progress_reporter(progress, len(items)))
         values, first_error = [], None
@@ -1040,7 +1035,7 @@ class DaskThreadPool:
         _check_chunksize(chunksize)
         items = list(iterable)
         if chunksize is None:
-            chunksize = _default_chunksize(len(items), self._processes_)
+            chunksize = _followups.default_chunksize(len(items), self._processes_)
         result = AsyncResult(self)
         chunks = _chunks(items, chunksize)
         futures = []
@@ -1576,7 +1571,7 @@ class _WorkerPool:
         _check_chunksize(chunksize)
         items = list(iterable)
         if chunksize is None:
-            chunksize = _default_chunksize(len(items), self._processes)
+            chunksize = _followups.default_chunksize(len(items), self._processes)
         client = distributed.get_client()
         prefix = _key(func, "-map")
         futures = []

@@ -126,9 +126,9 @@ class ThreadPool(_followup.Pool, concurrent.futures.Executor):
             return super().map(func, iterable, chunksize)
         items = list(iterable)
         if chunksize is None:
-            chunksize = max(1, -(-len(items) // (4 * self._processes)))
+            chunksize = _followups.default_chunksize(len(items), self._processes)
         outcomes = with_progress(
-            _outcomes(super().imap(_capture(func), items, chunksize)),
+            super().imap(_capture(func), items, chunksize),
             progress_reporter(progress, len(items)),
         )
         values, first_error = [], None
@@ -252,10 +252,6 @@ def _capture(func):
             return (False, exc)
 
     return run
-
-
-def _outcomes(it):
-    yield from it
 
 
 class _Progressed:
