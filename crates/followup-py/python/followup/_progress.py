@@ -51,3 +51,32 @@ def with_progress(items, reporter: _Reporter):
             yield item
     finally:
         reporter.close()
+
+
+def _capture(func):
+    """``func`` returning ``(True, value)`` or ``(False, exception)``: per-item outcomes."""
+    def run(item):
+        try:
+            return (True, func(item))
+        except BaseException as exc:
+            return (False, exc)
+
+    return run
+
+
+def map_with_progress(imap, func, items: list, chunksize: int, progress) -> list:
+    """``map`` through an ordered ``imap(func, items, chunksize)`` that reports each item.
+
+    Not fail-fast, as ``map``: every item runs, then the exception of the lowest failing
+    index is raised.
+    """
+    outcomes = with_progress(imap(_capture(func), items, chunksize),
+                             progress_reporter(progress, len(items)))
+    values, first_error = [], None
+    for ok, value in outcomes:
+        if not ok and first_error is None:
+            first_error = value
+        values.append(value)
+    if first_error is not None:
+        raise first_error
+    return values

@@ -63,7 +63,7 @@ import distributed
 
 from . import _followups
 from ._errors import PoolTerminated
-from ._progress import progress_reporter, with_progress
+from ._progress import map_with_progress
 
 __all__ = ["DaskThreadPool", "AsyncResult", "IMapIterator"]
 
@@ -780,22 +780,12 @@ class DaskThreadPool:
         """
         if progress is None:
             return self._map_async(func, iterable, chunksize, None, None, star=False).get()
-        from .pool import _capture
-
         items = list(iterable)
         _check_chunksize(chunksize)
         if chunksize is None:
             chunksize = _followups.default_chunksize(len(items), self._processes_)
-        outcomes = with_progress(self._imap(_capture(func), items, chunksize, ordered=True),
-                                 progress_reporter(progress, len(items)))
-        values, first_error = [], None
-        for ok, value in outcomes:  # every item runs first, as on the local pool
-            if not ok and first_error is None:
-                first_error = value
-            values.append(value)
-        if first_error is not None:
-            raise first_error
-        return values
+        return map_with_progress(lambda f, xs, c: self._imap(f, xs, c, ordered=True),
+                                 func, items, chunksize, progress)
 
     def map_async(self, func: Callable[[Any], _T], iterable: Iterable[Any], chunksize: int | None = None,
                   callback: Callable[[list[_T]], object] | None = None,

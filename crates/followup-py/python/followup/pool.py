@@ -13,7 +13,7 @@ import warnings
 from multiprocessing.pool import CLOSE, RUN, TERMINATE
 
 from . import _followup, _followups
-from ._progress import progress_reporter, with_progress
+from ._progress import map_with_progress, progress_reporter
 
 __all__ = ["ThreadPool", "RUN", "CLOSE", "TERMINATE"]
 
@@ -127,18 +127,7 @@ class ThreadPool(_followup.Pool, concurrent.futures.Executor):
         items = list(iterable)
         if chunksize is None:
             chunksize = _followups.default_chunksize(len(items), self._processes)
-        outcomes = with_progress(
-            super().imap(_capture(func), items, chunksize),
-            progress_reporter(progress, len(items)),
-        )
-        values, first_error = [], None
-        for ok, value in outcomes:  # not fail-fast, as map: every item runs first
-            if not ok and first_error is None:
-                first_error = value
-            values.append(value)
-        if first_error is not None:
-            raise first_error
-        return values
+        return map_with_progress(super().imap, func, items, chunksize, progress)
 
     def imap(self, func, iterable, chunksize=1, *, progress=None):
         """A lazy iterator of ``func(item)`` in input order (``progress`` as for ``map``)."""
@@ -241,17 +230,6 @@ class ThreadPool(_followup.Pool, concurrent.futures.Executor):
 def _forget(lock, tracked, task) -> None:
     with lock:
         tracked.pop(id(task), None)
-
-
-def _capture(func):
-    """``func`` returning ``(True, value)`` or ``(False, exception)``: per-item outcomes."""
-    def run(item):
-        try:
-            return (True, func(item))
-        except BaseException as exc:
-            return (False, exc)
-
-    return run
 
 
 class _Progressed:
