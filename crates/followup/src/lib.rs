@@ -101,6 +101,7 @@ mod followups;
 mod loom_tests;
 mod payload;
 mod pool;
+mod stack;
 mod sync;
 mod task;
 

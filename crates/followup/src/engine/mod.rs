@@ -1,20 +1,21 @@
 //! The scheduler: worker threads, their queues, sleeping, and the pool's lifecycle.
 //!
 //! This layer runs [`JobRef`]s and knows nothing about results, callbacks or Python names.
-//! Everything above talks to it through a narrow API: [`Engine::admit`] (count a unit of work
-//! in, or refuse it), [`Engine::schedule`] (queue an admitted job), [`Engine::finish_one`]
-//! (count it out), [`Engine::wait_helping`] (block without starving the pool), and the
-//! lifecycle calls `close`, `terminate`, `join`.
-
-//!
-//! The counting that makes `join` exact lives in [`lifecycle`].
+//! Everything above talks to it through a narrow API: [`Engine::submit`] and
+//! [`Engine::submit_detached`] (the one way a new job comes in), [`Hold`] (a unit of the
+//! outstanding count as a value, for work that issues later) with [`Engine::submit_held`],
+//! [`Engine::help_until`] (wait without starving the pool), and the lifecycle calls `close`,
+//! `terminate`, `join`. The counting that makes `join` exact is private to this module:
+//! `submit` (its docs state the rule) and `lifecycle` (the counter and its orderings).
 
 mod job;
 mod lifecycle;
 mod sleep;
+mod submit;
 mod worker;
 
 pub(crate) use job::{Job, JobRef, Loan};
+pub(crate) use submit::Hold;
 
 use crate::error::{Error, Result};
 use crate::sync::{lock, Condvar, Mutex};
@@ -24,6 +25,7 @@ use lifecycle::{Admission, Lifecycle};
 use sleep::Sleep;
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 pub(crate) use worker::with_current_engine;
@@ -53,13 +55,6 @@ impl std::ops::Deref for EngineRef {
     }
 }
 
-/// How a follow-up was admitted: with a unit of its own, or inheriting the running job's.
-#[must_use]
-pub(crate) enum Ticket {
-    Counted,
-    Lent,
-}
-
 /// A per-worker start hook: gets the worker index, runs once before the first job.
 pub(crate) type Initializer = Arc<dyn Fn(usize) + Send + Sync>;
 
@@ -84,6 +79,10 @@ pub(crate) struct Engine {
     quiet: Mutex<()>,
     quiet_cv: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Worker threads in their loop (counted before they report ready); `join` with a
+    /// timeout waits on `exited_cv` for this to reach zero, instead of polling the handles.
+    live: Mutex<usize>,
+    exited_cv: Condvar,
     workers: usize,
 }
 
@@ -112,6 +111,8 @@ impl Engine {
             quiet: Mutex::new(()),
             quiet_cv: Condvar::new(),
             threads: Mutex::new(Vec::with_capacity(n)),
+            live: Mutex::new(0),
+            exited_cv: Condvar::new(),
             workers: n,
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::result::Result<(), Error>>();
@@ -122,7 +123,13 @@ impl Engine {
             if let Some(size) = config.stack_size {
                 builder = builder.stack_size(size);
             }
-            let local = WorkerLocal::new(Arc::clone(&engine), index, deque, config.on_idle.clone());
+            let local = WorkerLocal::new(
+                Arc::clone(&engine),
+                index,
+                deque,
+                parker,
+                config.on_idle.clone(),
+            );
             let init = config.initializer.clone();
             let ready = ready_tx.clone();
             let spawned = builder.spawn(move || {
@@ -141,9 +148,14 @@ impl Engine {
                     None => Ok(()),
                 };
                 let ok = outcome.is_ok();
+                if ok {
+                    *lock(&local.engine.live) += 1;
+                }
                 let _ = ready.send(outcome);
                 if ok {
-                    run_worker(local, parker);
+                    let engine = Arc::clone(&local.engine);
+                    run_worker(local);
+                    engine.worker_exited();
                 }
             });
             match spawned {
@@ -200,8 +212,8 @@ impl Engine {
 
     /// Counts one unit of work in, or refuses it. `internal` is true for work issued from
     /// inside the pool (a task, callback or continuation running on a worker), which `close`
-    /// does not shut out.
-    pub(crate) fn admit(&self, internal: bool) -> Result<()> {
+    /// does not shut out. Only `submit` and `Hold` call this.
+    fn admit(&self, internal: bool) -> Result<()> {
         match self.lifecycle.admit(internal) {
             Admission::Accepted => Ok(()),
             Admission::Refused { error, now_quiet } => {
@@ -213,38 +225,13 @@ impl Engine {
         }
     }
 
-    /// Admits a follow-up that is scheduled right after (nothing runs in between). On a
-    /// worker whose running job has not lent its unit yet, the follow-up inherits that unit
-    /// instead of taking one (see `worker`'s module docs); otherwise as [`admit`](Self::admit).
-    pub(crate) fn admit_follow_up(&self) -> Result<Ticket> {
-        if self.is_terminated() {
-            return Err(Error::Terminated);
-        }
-        match with_worker_of(self, |w| w.map(WorkerLocal::try_lend)) {
-            Some(true) => Ok(Ticket::Lent),
-            Some(false) => self.admit(true).map(|()| Ticket::Counted),
-            None => self.admit(false).map(|()| Ticket::Counted),
-        }
-    }
-
-    /// Schedules a job admitted by [`admit_follow_up`](Self::admit_follow_up).
-    pub(crate) fn schedule_follow_up(&self, job: JobRef, ticket: Ticket) {
-        if let Ticket::Lent = ticket {
-            with_worker_of(self, |w| match w {
-                Some(w) => w.record_loan(&job),
-                None => unreachable!("a unit is only lent on a worker of this engine"),
-            });
-        }
-        self.schedule(job);
-    }
-
     /// Makes sure a job about to run or be abandoned holds a unit of its own: if it still
     /// borrows from an issuer that has not finished, count a unit in first and then take the
     /// loan over; if the issuer settled in between, the job has its unit and ours goes back.
     /// (Counting in *after* the takeover would let the issuer count its own unit out first,
     /// and the counter touch zero while this job is about to run: loom model
     /// `loan::loaned_unit_keeps_join_waiting`.)
-    pub(crate) fn ensure_unit(&self, job: &JobRef) {
+    fn ensure_unit(&self, job: &JobRef) {
         if job.loan().is_pending() {
             self.lifecycle.count_in();
             if !job.loan().claim() {
@@ -253,35 +240,8 @@ impl Engine {
         }
     }
 
-    /// Queues an admitted job: on the local deque when called on one of our workers, on the
-    /// shared injector otherwise. After `terminate` the job is given up at once instead.
-    pub(crate) fn schedule(&self, job: JobRef) {
-        if self.is_terminated() {
-            self.abandon_now(job);
-            return;
-        }
-        // On one of our workers the job goes to its local deque (the worker checks
-        // `terminated` before running anything it pops); otherwise it comes back to us.
-        let job = match with_worker_of(self, |w| match w {
-            Some(w) => {
-                w.push(job);
-                None
-            }
-            None => Some(job),
-        }) {
-            Some(job) => job,
-            None => return,
-        };
-        self.injector.push(job);
-        self.sleep.notify_one();
-        // `terminate` sets the flag, then drains; we pushed, then look: one of us sees the other.
-        if self.lifecycle.is_terminated() {
-            self.drain_injector();
-        }
-    }
-
     /// Counts one unit of work out; wakes `join` and idle workers when a closed pool goes quiet.
-    pub(crate) fn finish_one(&self) {
+    fn finish_one(&self) {
         if self.lifecycle.finish() {
             self.wake_for_shutdown();
         }
@@ -367,47 +327,17 @@ impl Engine {
         PENDING.with(|p| *p.borrow_mut() = None);
     }
 
-    /// Waits until `done()` holds or `deadline` passes; returns whether `done()` held.
-    ///
-    /// On one of this engine's workers it runs other queued jobs while it waits, so a task that
-    /// blocks on another task never starves a small pool. `park(timeout)` blocks the thread
-    /// until it is likely worth checking `done()` again (the caller wires it to its condvar).
-    pub(crate) fn wait_helping(
+    /// On one of this engine's workers, waits until `done()` holds or `deadline` passes while
+    /// running other queued jobs, and returns `Some(done())`; the awaited event must wake the
+    /// waker given to `subscribe` (see `WorkerLocal::help_until`). On any other thread it
+    /// returns `None` at once, and the caller blocks in its own way.
+    pub(crate) fn help_until(
         &self,
         done: &dyn Fn() -> bool,
-        park: &dyn Fn(Option<Duration>),
+        subscribe: &dyn Fn(&Waker),
         deadline: Option<Instant>,
-    ) -> bool {
-        with_worker_of(self, |worker| {
-            let mut nap = Duration::from_micros(20);
-            loop {
-                if done() {
-                    return true;
-                }
-                if let Some(w) = worker {
-                    if let Some(job) = w.find_work() {
-                        w.execute(job);
-                        nap = Duration::from_micros(20);
-                        continue;
-                    }
-                }
-                let now = Instant::now();
-                let remaining = match deadline {
-                    Some(d) if d <= now => return done(),
-                    Some(d) => Some(d - now),
-                    None => None,
-                };
-                if worker.is_some() {
-                    // Nap briefly and look for work again: new work may appear that only we
-                    // can run (every other worker may be waiting too).
-                    let t = remaining.map_or(nap, |r| r.min(nap));
-                    park(Some(t));
-                    nap = (nap * 2).min(Duration::from_millis(1));
-                } else {
-                    park(remaining);
-                }
-            }
-        })
+    ) -> Option<bool> {
+        with_worker_of(self, |w| w.map(|w| w.help_until(done, subscribe, deadline)))
     }
 
     /// Waits for quiescence after `close`, then for every worker thread to exit.
@@ -447,32 +377,36 @@ impl Engine {
         self.join_threads(deadline)
     }
 
+    /// A worker thread left its loop (it only returns from its closure after this).
+    fn worker_exited(&self) {
+        *lock(&self.live) -= 1;
+        self.exited_cv.notify_all();
+    }
+
     fn join_threads(&self, deadline: Option<Instant>) -> Result<()> {
-        loop {
-            let handle = {
-                let mut threads = lock(&self.threads);
-                match deadline {
-                    Some(d) => {
-                        // Only join threads that have finished, so the timeout holds.
-                        let pos = threads.iter().position(|h| h.is_finished());
-                        match pos {
-                            Some(p) => threads.swap_remove(p),
-                            None if threads.is_empty() => return Ok(()),
-                            None if Instant::now() >= d => return Err(Error::Timeout),
-                            None => {
-                                drop(threads);
-                                std::thread::sleep(Duration::from_micros(200));
-                                continue;
-                            }
-                        }
-                    }
-                    None => match threads.pop() {
-                        Some(h) => h,
-                        None => return Ok(()),
-                    },
+        if let Some(d) = deadline {
+            // Wait for every worker to leave its loop, so the timeout holds; joining after
+            // that waits only for the thread to return.
+            let mut live = lock(&self.live);
+            while *live > 0 {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(Error::Timeout);
                 }
-            };
-            let _ = handle.join();
+                live = match self.exited_cv.wait_timeout(live, d - now) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                };
+            }
+        }
+        loop {
+            let handle = lock(&self.threads).pop();
+            match handle {
+                Some(h) => {
+                    let _ = h.join();
+                }
+                None => return Ok(()),
+            }
         }
     }
 }

@@ -22,12 +22,13 @@
 
 use super::{Engine, JobRef};
 use crossbeam_deque::{Steal, Stealer, Worker as Deque};
-use crossbeam_utils::sync::Parker;
+use crossbeam_utils::sync::{Parker, Unparker};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Wake, Waker};
+use std::time::Instant;
 
 /// Look at the injector first once every this many jobs (tokio's global-queue interval).
 const INJECTOR_EVERY: u32 = 61;
@@ -38,14 +39,6 @@ const OLDEST_EVERY: u32 = 31;
 const SEARCH_ROUNDS: u32 = 32;
 /// Of those, the first rounds spin; the rest yield the core.
 const SPIN_ROUNDS: u32 = 8;
-/// A sleeping worker wakes by itself after this long, looks for stealable work once, and
-/// sleeps again for twice as long, up to [`IDLE_TICK_MAX`]. This rescues a lone follow-up whose
-/// issuer blocks outside the pool (no wake-up is sent for a lone follow-up, see `push`), at
-/// the cost of a few wake-ups a second on an idle pool (about 0.05% of a core per worker).
-const IDLE_TICK_MIN: Duration = Duration::from_millis(1);
-/// The longest idle tick.
-const IDLE_TICK_MAX: Duration = Duration::from_millis(50);
-
 /// What one worker thread owns. Lives on the worker's stack; only that thread touches it.
 pub(crate) struct WorkerLocal {
     pub(crate) engine: Arc<Engine>,
@@ -62,6 +55,22 @@ pub(crate) struct WorkerLocal {
     borrower: Cell<Option<JobRef>>,
     /// The pool's idle hook (see `ThreadPoolBuilder::on_idle`).
     on_idle: Option<super::Initializer>,
+    /// This worker's park token: it sleeps on it when idle or waiting (`help_until`).
+    parker: Parker,
+    /// Unparks this worker: registered with whatever a helping wait waits for.
+    waker: Waker,
+}
+
+/// Wakes a worker from its park (a waiting worker registers this with the event it awaits).
+struct UnparkWorker(Unparker);
+
+impl Wake for UnparkWorker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
 }
 
 thread_local! {
@@ -93,9 +102,11 @@ impl WorkerLocal {
         engine: Arc<Engine>,
         index: usize,
         deque: Deque<JobRef>,
+        parker: Parker,
         on_idle: Option<super::Initializer>,
     ) -> WorkerLocal {
         let own_stealer = deque.stealer();
+        let waker = Waker::from(Arc::new(UnparkWorker(parker.unparker().clone())));
         WorkerLocal {
             shard: Arc::new(super::Shard(Arc::clone(&engine))),
             engine,
@@ -107,6 +118,8 @@ impl WorkerLocal {
             lent: Cell::new(false),
             borrower: Cell::new(None),
             on_idle,
+            parker,
+            waker,
         }
     }
 
@@ -118,18 +131,16 @@ impl WorkerLocal {
         }
     }
 
-    /// Pushes a job issued on this worker. It runs next here unless a sibling steals it first;
-    /// that costs a deque push, a fence and two loads.
+    /// Pushes a job issued on this worker. It runs next here unless a sibling steals it first.
+    /// When a sibling sleeps and none is searching, one is woken (rayon's rule): the issuer
+    /// may go on to block on something outside the pool, and a follow-up must never be
+    /// stranded behind it. With a sibling already searching, or none asleep, this costs a
+    /// deque push, a fence and two loads. The fence pairs with the sleeper's (see `sleep`):
+    /// a sibling going to sleep either sees this push or is seen here.
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
-        // A sibling is woken only for fan-out (more local work than this worker takes next):
-        // a plain follow-up runs here next, and a syscall per follow-up would cost more than
-        // the follow-up (W7). The fence pairs with the sleeper's fence (see `sleep`), so a
-        // sibling going to sleep either sees this push or is seen here. A single follow-up
-        // whose issuer then blocks on something outside the pool is picked up by the idle
-        // tick instead (see `IDLE_TICK_MIN`).
         fence(Ordering::SeqCst);
-        if self.engine.sleep.could_wake() && self.deque.len() > 1 {
+        if self.engine.sleep.could_wake() {
             self.engine.sleep.notify_one();
         }
     }
@@ -140,7 +151,9 @@ impl WorkerLocal {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick % INJECTOR_EVERY == 0 {
-            if let Some(job) = self.steal_injector() {
+            // One job, not a batch: a batch would land on top of the local deque and bury
+            // the follow-ups issued here under older work.
+            if let Some(job) = self.steal_one_injected() {
                 return Some(job);
             }
         }
@@ -158,6 +171,16 @@ impl WorkerLocal {
     fn steal_injector(&self) -> Option<JobRef> {
         loop {
             match self.engine.injector.steal_batch_and_pop(&self.deque) {
+                Steal::Success(job) => return Some(job),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    fn steal_one_injected(&self) -> Option<JobRef> {
+        loop {
+            match self.engine.injector.steal() {
                 Steal::Success(job) => return Some(job),
                 Steal::Empty => return None,
                 Steal::Retry => continue,
@@ -228,6 +251,50 @@ impl WorkerLocal {
         debug_assert!(old.is_none(), "a job lent its unit twice");
     }
 
+    /// Waits until `done()` holds or `deadline` passes, running queued jobs meanwhile, so a
+    /// task that blocks on another task never starves a small pool; returns whether `done()`
+    /// held. With nothing to run it parks as an idle worker, woken by new work (any push or
+    /// injection wakes a sleeper) or by the awaited event itself, through the waker it hands
+    /// to `subscribe` before its last look: no polling, and no wake-up can be lost (the park
+    /// token keeps an unpark that lands before the park).
+    ///
+    /// Jobs run here nest on this thread's stack; each runs with room to grow
+    /// ([`crate::stack::with_room`]), so a chain of tasks each waiting on the next cannot
+    /// overflow it, however deep.
+    pub(crate) fn help_until(
+        &self,
+        done: &dyn Fn() -> bool,
+        subscribe: &dyn Fn(&Waker),
+        deadline: Option<Instant>,
+    ) -> bool {
+        let sleep = &self.engine.sleep;
+        loop {
+            if done() {
+                return true;
+            }
+            if let Some(job) = self.find_work() {
+                crate::stack::with_room(|| self.execute(job));
+                continue;
+            }
+            let timeout = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return done(),
+                },
+                None => None,
+            };
+            subscribe(&self.waker);
+            sleep.sleep(self.index, &self.parker, timeout, || {
+                done() || self.sees_work()
+            });
+            // `sleep` returns with this worker counted as searching. Pushes that saw it
+            // searching woke nobody; if it was the last searcher and work waits, wake one.
+            if sleep.stop_searching() && self.sees_work() {
+                sleep.notify_one();
+            }
+        }
+    }
+
     /// Runs one job (or abandons it when the pool was terminated) and settles its unit.
     pub(crate) fn execute(&self, job: JobRef) {
         let engine = &self.engine;
@@ -261,15 +328,13 @@ impl WorkerLocal {
 }
 
 /// The body of a worker thread.
-pub(crate) fn run_worker(local: WorkerLocal, parker: Parker) {
+pub(crate) fn run_worker(local: WorkerLocal) {
     CURRENT.with(|c| c.set(&local));
     let engine = Arc::clone(&local.engine);
     let sleep = &engine.sleep;
     // A new worker counts as searching until it first finds work or sleeps.
     sleep.start_searching();
     let mut searching = true;
-    // After waking by itself, a worker looks once and sleeps again, longer each time.
-    let mut tick: Option<Duration> = None;
     loop {
         let job = local.find_work().or_else(|| {
             local.idle();
@@ -277,14 +342,9 @@ pub(crate) fn run_worker(local: WorkerLocal, parker: Parker) {
                 sleep.start_searching();
                 searching = true;
             }
-            if tick.is_some() {
-                None
-            } else {
-                local.search()
-            }
+            local.search()
         });
         if let Some(job) = job {
-            tick = None;
             if searching {
                 searching = false;
                 // The last searcher found work: if more is waiting, wake a helper for it.
@@ -299,11 +359,11 @@ pub(crate) fn run_worker(local: WorkerLocal, parker: Parker) {
         if engine.should_exit() {
             break;
         }
-        let this_tick = tick.map_or(IDLE_TICK_MIN, |t| (t * 2).min(IDLE_TICK_MAX));
-        let notified = sleep.sleep(local.index, &parker, Some(this_tick), || {
+        // No tick: every push wakes a sleeper when nobody searches, so a parked pool sleeps
+        // until there is work (or shutdown) and uses no CPU meanwhile.
+        sleep.sleep(local.index, &local.parker, None, || {
             local.sees_work() || engine.should_exit()
         });
-        tick = if notified { None } else { Some(this_tick) };
         searching = true;
     }
     // Anything still local (pushed by our last job after a terminate) is given up, not lost.

@@ -6,6 +6,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
 use crate::task::issue::{issue, recv_helping};
+use crate::task::waiters::Waiters;
 use crate::task::{AsyncResult, Callbacks};
 use crossbeam_channel::{Receiver, Sender};
 use std::fmt;
@@ -19,17 +20,20 @@ struct Shared<T> {
     /// happens while its parent is still counted here.
     pending: AtomicUsize,
     tx: Sender<Result<T>>,
+    /// Workers waiting on `rx` while they help; woken after each send.
+    waiters: Arc<Waiters>,
     engine: Arc<Engine>,
 }
 
 impl<T: Send + 'static> Shared<T> {
     fn add(&self, handle: AsyncResult<T>) {
         self.pending.fetch_add(1, Ordering::SeqCst);
-        let tx = self.tx.clone();
+        let (tx, waiters) = (self.tx.clone(), Arc::clone(&self.waiters));
         // Not a task: the outcome is only sent on, on the thread that resolved it, after
         // that task's callbacks have run.
         handle.inner.cell().set_next(Box::new(move |outcome| {
             let _ = tx.send(outcome);
+            waiters.wake_all();
         }));
     }
 
@@ -126,6 +130,7 @@ impl<T: Send + 'static> AsCompleted<T> {
             shared: Arc::new(Shared {
                 pending: AtomicUsize::new(0),
                 tx,
+                waiters: Arc::new(Waiters::new()),
                 engine: Arc::clone(engine),
             }),
             rx,
@@ -169,7 +174,7 @@ impl<T: Send + 'static> AsCompleted<T> {
         if self.shared.pending.load(Ordering::SeqCst) == 0 {
             return None;
         }
-        match recv_helping(&self.shared.engine, &self.rx, until) {
+        match recv_helping(&self.shared.engine, &self.rx, &self.shared.waiters, until) {
             Ok(r) => {
                 self.shared.pending.fetch_sub(1, Ordering::SeqCst);
                 Some(r)

@@ -125,11 +125,15 @@ impl TaskGroup {
                 return Err(Error::WaitOnSelf);
             }
             let t = &self.tracker;
-            let done = self.engine.wait_helping(
+            let helped = self.engine.help_until(
                 &|| t.pending() == 0,
-                &|d| t.block(d.and_then(deadline)),
+                &|waker| t.register_waker(waker),
                 until,
             );
+            let done = helped.unwrap_or_else(|| {
+                t.block(until);
+                t.pending() == 0
+            });
             if !done {
                 return Err(Error::Timeout);
             }

@@ -12,10 +12,10 @@
 //!   does not matter to the wake-up protocol.
 //! - `find_work` is own deque, then injector, then siblings (the fairness ticks are left out);
 //!   `search()` is one more `find_work` round instead of 32.
-//! - the idle tick (`park_timeout`) is `park` under loom, so no model is rescued by a timeout:
-//!   a lone follow-up whose issuer blocks outside the pool, which only the tick rescues, is
-//!   checked on the real engine (`tests/stress.rs`,
-//!   `single_followup_of_a_blocked_task_gets_the_idle_worker`), not here.
+//! - there is no idle tick (nor any timeout under loom): a lone follow-up whose issuer blocks
+//!   outside the pool is rescued by the wake-up its push sends, checked here
+//!   (`lone_follow_up_of_a_blocked_issuer_wakes_a_sibling`) and on the real engine
+//!   (`tests/stress.rs`, `single_followup_of_a_blocked_task_gets_the_idle_worker`).
 //! - the exit test `engine.should_exit()` (closed and nothing outstanding) is "every job
 //!   finished", set by the last job before its `notify_all`, as `Engine::finish_one` does.
 
@@ -24,7 +24,6 @@ use super::model;
 use crate::sync::{fence, lock, AtomicBool, AtomicUsize, Condvar, LoomParker, Mutex, Ordering};
 use loom::thread;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A FIFO of job ids; see the module docs for the orderings.
 struct Queue {
@@ -60,13 +59,6 @@ impl Queue {
             fence(Ordering::Release);
             self.back.store(len, Ordering::Relaxed);
         }
-    }
-
-    /// `Worker::len` (owner only).
-    fn owner_len(&self) -> usize {
-        let b = self.back.load(Ordering::Relaxed);
-        let f = self.front.load(Ordering::SeqCst);
-        b.saturating_sub(f)
     }
 
     /// `Stealer::steal` / `Injector::steal`.
@@ -154,13 +146,12 @@ impl Pool {
     }
 
     /// `WorkerLocal::push`: a follow-up goes on the own deque; after a SeqCst fence, a sibling
-    /// is woken only for fan-out (some worker sleeps, none searches, and there is more local
-    /// work than this worker takes next).
+    /// is woken if some worker sleeps and none searches.
     fn push_local(&self, index: usize, job: usize) {
         let local = &self.locals[index];
         local.push(job);
         fence(Ordering::SeqCst);
-        if self.sleep.could_wake() && local.owner_len() > 1 {
+        if self.sleep.could_wake() {
             self.sleep.notify_one();
         }
     }
@@ -214,28 +205,20 @@ impl Pool {
     }
 }
 
-/// `engine::worker::run_worker`, with the substitutions named in the module docs. The idle
-/// tick is kept as state (after waking by itself a worker skips `search()`), but under loom
-/// `park_timeout` is `park`: no model is rescued by a timeout.
+/// `engine::worker::run_worker`, with the substitutions named in the module docs.
 fn run_worker(pool: &Pool, index: usize, parker: &LoomParker) {
     let sleep = &pool.sleep;
     sleep.start_searching();
     let mut searching = true;
-    let mut tick: Option<Duration> = None;
     loop {
         let job = pool.find_work(index).or_else(|| {
             if !searching {
                 sleep.start_searching();
                 searching = true;
             }
-            if tick.is_some() {
-                None
-            } else {
-                pool.find_work(index) // search(): more rounds of find_work
-            }
+            pool.find_work(index) // search(): more rounds of find_work
         });
         if let Some(job) = job {
-            tick = None;
             if searching {
                 searching = false;
                 if sleep.stop_searching() && pool.sees_work() {
@@ -249,13 +232,9 @@ fn run_worker(pool: &Pool, index: usize, parker: &LoomParker) {
         if pool.should_exit() {
             break;
         }
-        let this_tick = tick.map_or(Duration::from_millis(1), |t| {
-            (t * 2).min(Duration::from_millis(50))
-        });
-        let notified = sleep.sleep(index, parker, Some(this_tick), || {
+        sleep.sleep(index, parker, None, || {
             pool.sees_work() || pool.should_exit()
         });
-        tick = if notified { None } else { Some(this_tick) };
         searching = true;
     }
 }
@@ -308,6 +287,20 @@ fn local_fan_out_wakes_a_sibling() {
                 Kind::Rendezvous(2),
                 Kind::Rendezvous(2),
             ],
+            &[0],
+        )
+    });
+}
+
+/// A task issues one follow-up and then blocks on something only that follow-up can release
+/// (here: a rendezvous with it). There is no idle tick any more: the push itself must wake
+/// the sleeping sibling, or the model deadlocks.
+#[test]
+fn lone_follow_up_of_a_blocked_issuer_wakes_a_sibling() {
+    model(|| {
+        check(
+            2,
+            vec![Kind::Spawn(&[1], Some(2)), Kind::Rendezvous(2)],
             &[0],
         )
     });

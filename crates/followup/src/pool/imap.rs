@@ -35,12 +35,13 @@
 //! runner over the items behind it.
 
 use super::ThreadPool;
-use crate::engine::Engine;
+use crate::engine::{Engine, Hold};
 use crate::error::{panic_message, Error, Result};
 use crate::sync::lock;
 use crate::task::context::current_tracker;
-use crate::task::issue::{issue_admitted_detached, recv_helping};
+use crate::task::issue::{issue_held_detached, recv_helping};
 use crate::task::tracker::Tracker;
+use crate::task::waiters::Waiters;
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::sync::{Parker, Unparker};
 use std::cell::UnsafeCell;
@@ -171,8 +172,9 @@ enum FeederState {
 /// The stream's control block, under one lock: the admission the stream holds while its
 /// input may still produce work, and the feeder's state.
 struct Ctl {
-    /// The stream's admission was counted out (by the feeder at the end, or by a drop).
-    released: bool,
+    /// The stream's unit of the pool's count, until it is released (by the feeder at the end,
+    /// or by a drop); while held, the pool cannot go quiet.
+    hold: Option<Hold>,
     state: FeederState,
 }
 
@@ -189,20 +191,17 @@ struct Link {
     /// While the feeder is parked: the `consumed` value it waits for; else `usize::MAX`.
     wake_at: AtomicUsize,
     feeder: Unparker,
+    /// Workers waiting on the result channel while they help; woken after each send.
+    waiters: Waiters,
 }
 
 impl Link {
     /// Counts the stream's admission out, once.
     fn release(self: &Arc<Self>) {
-        let first = {
-            let mut ctl = lock(&self.ctl);
-            let first = !ctl.released;
-            ctl.released = true;
-            first
-        };
+        let hold = lock(&self.ctl).hold.take();
         self.ctl_cv.notify_all();
-        if first {
-            self.engine.finish_one();
+        if let Some(hold) = hold {
+            drop(hold);
             unregister(self);
         }
     }
@@ -212,16 +211,14 @@ impl Link {
         self.ctl_cv.notify_all();
     }
 
-    /// Admits one job for the feeder, unless the consumer went away (`Ok(false)`). Under the
-    /// lock, so a drop cannot count the stream's admission out in between: while it is held,
-    /// the pool cannot go quiet, and an internal admission is safe.
-    fn admit_for_feeder(&self) -> Result<bool> {
+    /// Admits one job for the feeder, unless the consumer went away (`Ok(None)`). Under the
+    /// lock, so a drop cannot release the stream's hold in between.
+    fn admit_for_feeder(&self) -> Result<Option<Hold>> {
         let ctl = lock(&self.ctl);
-        if ctl.released || self.stopped.load(Ordering::SeqCst) {
-            return Ok(false);
+        match &ctl.hold {
+            Some(hold) if !self.stopped.load(Ordering::SeqCst) => hold.another().map(Some),
+            _ => Ok(None),
         }
-        self.engine.admit(true)?;
-        Ok(true)
     }
 
     /// The error a job that never ran reports for its items.
@@ -305,10 +302,10 @@ pub(crate) fn holds_stream(engine: &Engine) -> bool {
         let mut ctl = lock(&link.ctl);
         // `Done` is set just before the release, on the feeder's thread: wait for it too, or
         // a join right after the input ended sees an unfinished stream that is not.
-        while !ctl.released && matches!(ctl.state, FeederState::Running | FeederState::Done) {
+        while ctl.hold.is_some() && matches!(ctl.state, FeederState::Running | FeederState::Done) {
             ctl = link.ctl_cv.wait(ctl).unwrap_or_else(|p| p.into_inner());
         }
-        !ctl.released
+        ctl.hold.is_some()
     })
 }
 
@@ -457,6 +454,7 @@ where
     fn send(&self, msg: Msg<T>) {
         // The consumer may be gone; then the results go nowhere.
         let _ = self.tx.send(msg);
+        self.link.waiters.wake_all();
     }
 
     /// Sends `error` for each of `n` items from `start`.
@@ -483,14 +481,14 @@ where
         }
     }
 
-    /// Issues a runner job; the caller counted it in `runners` and admitted it.
-    fn issue_runner(self: &Arc<Self>) {
+    /// Issues a runner job on `unit`; the caller counted it in `runners`.
+    fn issue_runner(self: &Arc<Self>, unit: Hold) {
         let guard = RunnerGuard {
             core: Arc::clone(self),
             armed: true,
         };
-        issue_admitted_detached(
-            &self.link.engine,
+        issue_held_detached(
+            unit,
             move || {
                 let mut guard = guard;
                 guard.core.run_claims();
@@ -514,8 +512,8 @@ where
             .is_ok();
         if more {
             // We are a running, counted job: an internal admission cannot find the pool quiet.
-            match self.link.engine.admit(true) {
-                Ok(()) => self.issue_runner(),
+            match self.link.engine.hold() {
+                Ok(unit) => self.issue_runner(unit),
                 Err(_) => {
                     self.runners.fetch_sub(1, Ordering::SeqCst);
                 }
@@ -688,11 +686,11 @@ where
                 let wanted = runners == 0 || (runners < core.workers && ring.waiting() >= 2);
                 if wanted {
                     match link.admit_for_feeder() {
-                        Ok(true) => {
+                        Ok(Some(unit)) => {
                             core.runners.fetch_add(1, Ordering::SeqCst);
-                            core.issue_runner();
+                            core.issue_runner(unit);
                         }
-                        Ok(false) => break,
+                        Ok(None) => break,
                         Err(e) => {
                             core.fail_waiting(&e);
                             error = Some(e);
@@ -732,21 +730,21 @@ where
                 }
                 let n = items.len();
                 if n > 0 {
-                    match link.admit_for_feeder() {
-                        Ok(true) => {}
-                        Ok(false) => break,
+                    let unit = match link.admit_for_feeder() {
+                        Ok(Some(unit)) => unit,
+                        Ok(None) => break,
                         Err(e) => {
                             error = Some(e);
                             break;
                         }
-                    }
+                    };
                     let chunk = Chunk {
                         core: Arc::clone(&core),
                         start: pulled,
                         items,
                     };
-                    issue_admitted_detached(
-                        &link.engine,
+                    issue_held_detached(
+                        unit,
                         move || {
                             let mut chunk = chunk;
                             let msg = match std::mem::replace(&mut chunk.items, Items::None) {
@@ -938,12 +936,12 @@ impl<T: Send + 'static> Stream<T> {
                 w.unwrap_or(4 * workers).saturating_mul(DEFAULT_BLOCK),
             ),
         };
-        engine.admit(engine.on_own_worker())?;
+        let stream = engine.hold()?;
         let parker = Parker::new();
         let link = Arc::new(Link {
             engine: Arc::clone(&engine),
             ctl: Mutex::new(Ctl {
-                released: false,
+                hold: Some(stream),
                 state: FeederState::NotStarted,
             }),
             ctl_cv: Condvar::new(),
@@ -951,6 +949,7 @@ impl<T: Send + 'static> Stream<T> {
             consumed: AtomicUsize::new(0),
             wake_at: AtomicUsize::new(usize::MAX),
             feeder: parker.unparker().clone(),
+            waiters: Waiters::new(),
         });
         register(&link);
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -1071,7 +1070,7 @@ impl<T: Send + 'static> Stream<T> {
                 // About to wait: the feeder must know what we took, or it may wait for us.
                 self.publish();
             }
-            match recv_helping(&self.link.engine, &self.rx, until) {
+            match recv_helping(&self.link.engine, &self.rx, &self.link.waiters, until) {
                 Ok(Msg::End { total, error }) => self.end = Some((total, error)),
                 Ok(msg) => {
                     let (start, n) = msg.span();

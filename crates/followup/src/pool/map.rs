@@ -5,7 +5,7 @@ use crate::error::{panic_message, Error, Result};
 use crate::sync::lock;
 use crate::task::context::current_tracker;
 use crate::task::core::Promise;
-use crate::task::issue::issue_admitted;
+use crate::task::issue::issue_held;
 use crate::task::{AsyncResult, Callbacks};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -283,9 +283,9 @@ impl ThreadPool {
                 (all.len(), Some(all.into_iter()))
             }
         };
-        // One admission covers the whole call: while it is held the pool cannot go quiet, so
-        // the chunks below are admitted as follow-ups of it.
-        engine.admit(engine.on_own_worker())?;
+        // One hold covers the whole call: while it is held the pool cannot go quiet, so the
+        // chunks below are admitted as follow-ups of it. Every return below releases it.
+        let call = engine.hold()?;
         let tracker = current_tracker();
         let chunksize = options
             .chunksize
@@ -323,7 +323,6 @@ impl ThreadPool {
                     }));
                     if let Err(p) = read {
                         // The chunks issued so far still run; nobody will read their result.
-                        engine.finish_one();
                         return Err(Error::InputPanicked {
                             message: panic_message(&*p),
                         });
@@ -336,14 +335,17 @@ impl ThreadPool {
                     part
                 }
             };
-            if let Err(e) = engine.admit(true) {
-                job.fail_chunk(chunk, &e);
-                continue;
-            }
+            let unit = match call.another() {
+                Ok(unit) => unit,
+                Err(e) => {
+                    job.fail_chunk(chunk, &e);
+                    continue;
+                }
+            };
             let (run, fail) = (Arc::clone(&job), Arc::clone(&job));
             let on_error = Callbacks::new().on_error(move |e: &Error| fail.fail_chunk(chunk, e));
-            issue_admitted(
-                engine,
+            issue_held(
+                unit,
                 move || {
                     run.run_chunk(chunk, part);
                     Ok(())
@@ -356,7 +358,6 @@ impl ThreadPool {
             let more = catch_unwind(AssertUnwindSafe(|| items.next().is_some()));
             if !matches!(more, Ok(false)) {
                 // Issued chunks still run; nobody will read their result.
-                engine.finish_one();
                 return Err(match more {
                     Err(p) => Error::InputPanicked {
                         message: panic_message(&*p),
@@ -367,7 +368,7 @@ impl ThreadPool {
                 });
             }
         }
-        engine.finish_one();
+        drop(call);
         Ok(AsyncResult::new(promise, engine.handle_ref()))
     }
 }

@@ -53,8 +53,18 @@ struct Inner<T> {
     /// Whether the task succeeded; kept after `outcome` is taken, for `successful()`.
     succeeded: Option<bool>,
     next: Option<Continuation<T>>,
-    waker: Option<Waker>,
+    /// Wakers to wake on completion: an async task polling the handle, or a worker waiting
+    /// for it while it helps (see `Engine::wait_helping`). Usually empty or one.
+    wakers: Vec<Waker>,
     blocked: usize,
+}
+
+/// Adds `waker` unless an equivalent one is registered already (a re-poll, a waiting worker
+/// going round its loop), so the list stays as short as the number of distinct waiters.
+pub(crate) fn add_waker(wakers: &mut Vec<Waker>, waker: &Waker) {
+    if !wakers.iter().any(|w| w.will_wake(waker)) {
+        wakers.push(waker.clone());
+    }
 }
 
 /// What `take` found.
@@ -83,7 +93,7 @@ impl<T> Cell<T> {
                 outcome: None,
                 succeeded: None,
                 next: None,
-                waker: None,
+                wakers: Vec::new(),
                 blocked: 0,
             }),
             ready: Condvar::new(),
@@ -167,7 +177,7 @@ impl<T> Cell<T> {
         let mut inner = lock(&self.inner);
         inner.succeeded = Some(outcome.is_ok());
         let next = inner.next.take();
-        let waker = inner.waker.take();
+        let wakers = std::mem::take(&mut inner.wakers);
         let to_next = match next {
             Some(next) => Some((next, outcome)),
             None => {
@@ -180,7 +190,7 @@ impl<T> Cell<T> {
             self.ready.notify_all();
         }
         drop(inner);
-        if let Some(w) = waker {
+        for w in wakers {
             if let Err(p) = catch_unwind(AssertUnwindSafe(move || w.wake())) {
                 drop_quietly(p);
             }
@@ -228,10 +238,7 @@ impl<T> Cell<T> {
         if self.phase() == DONE {
             return Taken::Ready(take_outcome(&mut inner));
         }
-        match &inner.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => inner.waker = Some(waker.clone()),
-        }
+        add_waker(&mut inner.wakers, waker);
         Taken::NotReady
     }
 
@@ -242,10 +249,7 @@ impl<T> Cell<T> {
         if self.phase() == DONE {
             return true;
         }
-        match &inner.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => inner.waker = Some(waker.clone()),
-        }
+        add_waker(&mut inner.wakers, waker);
         false
     }
 

@@ -159,15 +159,23 @@ impl<T: Send + 'static> AsyncResult<T> {
                 return Err(Error::WaitOnSelf);
             }
             // Still queued? Run it here rather than wait for a worker (.NET's inlining).
-            if cell.is_queued() && Arc::clone(&self.inner).run_inline() {
+            // It nests on this stack: give it room (see `crate::stack`).
+            let inner = Arc::clone(&self.inner);
+            if cell.is_queued() && crate::stack::with_room(|| inner.run_inline()) {
                 return Ok(true);
             }
         }
-        Ok(self.engine.wait_helping(
+        let helped = self.engine.help_until(
             &|| cell.is_done(),
-            &|t| cell.block(t.and_then(deadline)),
+            &|waker| {
+                cell.register_waker(waker);
+            },
             until,
-        ))
+        );
+        Ok(helped.unwrap_or_else(|| {
+            cell.block(until);
+            cell.is_done()
+        }))
     }
 }
 

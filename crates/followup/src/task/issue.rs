@@ -6,12 +6,13 @@ use super::context;
 use super::core::{Detached, Task};
 use super::handle::AsyncResult;
 use super::tracker::Tracker;
-use crate::engine::Engine;
+use super::waiters::Waiters;
+use crate::engine::{Engine, Hold};
 use crate::error::{Error, Result};
 use crate::sync::Arc;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Issues `f` as a new task. Work issued on one of the pool's own workers is a follow-up and
 /// is accepted after `close()`; from anywhere else it is refused once the pool is closed.
@@ -26,39 +27,45 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    let ticket = engine.admit_follow_up()?;
-    let tracker = tracker.or_else(context::current_tracker);
-    let task = Arc::new(Task::runnable((), move |()| Ok(f()), callbacks, tracker));
-    engine.schedule_follow_up(task.clone(), ticket);
-    Ok(AsyncResult::new(task, engine.handle_ref()))
+    let (task, engine) = engine.submit(|| {
+        let tracker = tracker.or_else(context::current_tracker);
+        Arc::new(Task::runnable((), move |()| Ok(f()), callbacks, tracker))
+    })?;
+    Ok(AsyncResult::new(task, engine))
 }
 
 /// Issues `f` without a handle: no result cell is ever read, and no reference to the engine
 /// is taken (on a worker, the follow-up path costs an allocation and a deque push).
-pub(crate) fn issue_detached<F>(engine: &Engine, f: F, tracker: Option<Arc<Tracker>>) -> Result<()>
-where
-    F: FnOnce() + Send + 'static,
-{
-    let ticket = engine.admit_follow_up()?;
-    let tracker = tracker.or_else(context::current_tracker);
-    engine.schedule_follow_up(Arc::new(Detached::new(f, tracker)), ticket);
-    Ok(())
-}
-
-/// Schedules `f` as a handle-less job that the caller has already admitted (the chunks and
-/// runners of `imap`, issued by its feeder thread while the stream's admission is held). If
-/// the job never runs (terminated, group cancelled), `f` is dropped unrun: its owner learns of
-/// that through the drop of what `f` captured.
-pub(crate) fn issue_admitted_detached<F>(engine: &Engine, f: F, tracker: Option<Arc<Tracker>>)
-where
-    F: FnOnce() + Send + 'static,
-{
-    engine.schedule(Arc::new(Detached::new(f, tracker)));
-}
-
-/// Issues a raw job whose closure returns the full outcome (used by map chunks).
-pub(crate) fn issue_admitted<T, F>(
+pub(crate) fn issue_detached<F>(
     engine: &Arc<Engine>,
+    f: F,
+    tracker: Option<Arc<Tracker>>,
+) -> Result<()>
+where
+    F: FnOnce() + Send + 'static,
+{
+    engine.submit_detached(|| {
+        let tracker = tracker.or_else(context::current_tracker);
+        Arc::new(Detached::new(f, tracker))
+    })
+}
+
+/// Queues `f` as a handle-less job that takes over `hold`'s unit (the chunks and runners of
+/// `imap`, issued by its feeder while the stream is held). If the job never runs
+/// (terminated, group cancelled), `f` is dropped unrun: its owner learns of that through the
+/// drop of what `f` captured.
+pub(crate) fn issue_held_detached<F>(hold: Hold, f: F, tracker: Option<Arc<Tracker>>)
+where
+    F: FnOnce() + Send + 'static,
+{
+    let engine = Arc::clone(hold.engine());
+    engine.submit_held(hold, Arc::new(Detached::new(f, tracker)));
+}
+
+/// Queues a task whose closure returns the full outcome and that takes over `hold`'s unit
+/// (the chunks of `map`).
+pub(crate) fn issue_held<T, F>(
+    hold: Hold,
     f: F,
     callbacks: Callbacks<T>,
     tracker: Option<Arc<Tracker>>,
@@ -66,8 +73,11 @@ pub(crate) fn issue_admitted<T, F>(
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
-    let task = Arc::new(Task::runnable((), move |()| f(), callbacks, tracker));
-    engine.schedule(task);
+    let engine = Arc::clone(hold.engine());
+    engine.submit_held(
+        hold,
+        Arc::new(Task::runnable((), move |()| f(), callbacks, tracker)),
+    );
 }
 
 /// Registers `f` to run as a task of its own once `parent` resolves, with its outcome.
@@ -105,25 +115,29 @@ where
     F: FnOnce(Result<T>) -> Result<U> + Send + 'static,
 {
     let AsyncResult { inner, engine } = parent;
-    if let Err(e) = engine.admit(engine.on_own_worker()) {
-        return AsyncResult::resolved(Err(e), engine);
-    }
+    // Held until the parent resolves: then it passes to the scheduled child, or is dropped
+    // (counted out) if the child never needs a worker.
+    let hold = match Hold::take(&engine) {
+        Ok(hold) => hold,
+        Err(e) => return AsyncResult::resolved(Err(e), engine),
+    };
     let tracker = inner.tracker().or_else(context::current_tracker);
     let child = Arc::new(Task::waiting(f, tracker));
-    let (to_deliver, engine2) = (Arc::clone(&child), engine.clone());
+    let to_deliver = Arc::clone(&child);
     inner
         .cell()
         .set_next(Box::new(move |outcome| match outcome {
             Err(e) if errors_skip => trampoline(Box::new(move || {
                 to_deliver.skip(e);
-                engine2.finish_one();
+                drop(hold);
             })),
             outcome => {
                 if to_deliver.deliver(outcome) {
-                    engine2.schedule(to_deliver);
+                    let engine = Arc::clone(hold.engine());
+                    engine.submit_held(hold, to_deliver);
                 } else {
-                    // Cancelled while waiting: it was resolved then; only its count is left.
-                    engine2.finish_one();
+                    // Cancelled while waiting: it was resolved then; only its unit is left.
+                    drop(hold);
                 }
             }
         }));
@@ -157,28 +171,26 @@ fn trampoline(step: Step) {
 }
 
 /// Receives from a result channel; on a worker of `engine`, runs other queued work while
-/// waiting so a consumer inside the pool never starves it. `None` if `until` passed first or
+/// waiting so a consumer inside the pool never starves it (the channel's senders wake
+/// `waiters` after each send). `Err(Timeout)` if `until` passed first, `Err(Terminated)` if
 /// every sender is gone.
 pub(crate) fn recv_helping<M>(
     engine: &Engine,
     rx: &Receiver<M>,
+    waiters: &Waiters,
     until: Option<Instant>,
 ) -> std::result::Result<M, Error> {
-    if engine.on_own_worker() {
-        loop {
-            match rx.try_recv() {
-                Ok(m) => return Ok(m),
-                Err(TryRecvError::Disconnected) => return Err(Error::Terminated),
-                Err(TryRecvError::Empty) => {}
-            }
-            let arrived = engine.wait_helping(
-                &|| !rx.is_empty(),
-                &|t| std::thread::sleep(t.unwrap_or(Duration::from_millis(1))),
-                until,
-            );
-            if !arrived && rx.is_empty() {
-                return Err(Error::Timeout);
-            }
+    loop {
+        match rx.try_recv() {
+            Ok(m) => return Ok(m),
+            Err(TryRecvError::Disconnected) => return Err(Error::Terminated),
+            Err(TryRecvError::Empty) => {}
+        }
+        let helped = engine.help_until(&|| !rx.is_empty(), &|w| waiters.register(w), until);
+        match helped {
+            Some(true) => continue,
+            Some(false) => return Err(Error::Timeout),
+            None => break,
         }
     }
     match until {

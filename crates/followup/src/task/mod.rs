@@ -13,6 +13,7 @@ pub(crate) mod handle;
 pub(crate) mod issue;
 pub(crate) mod shared;
 pub(crate) mod tracker;
+pub(crate) mod waiters;
 
 use crate::sync::Arc;
 use cell::Cell;

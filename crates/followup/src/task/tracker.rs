@@ -24,6 +24,8 @@ struct Failures {
     first: Option<Error>,
     others: usize,
     waiters: usize,
+    /// Workers waiting for the count to reach zero while they help (`Engine::wait_helping`).
+    wakers: Vec<std::task::Waker>,
 }
 
 impl Tracker {
@@ -56,10 +58,14 @@ impl Tracker {
             }
         }
         if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let s = lock(&self.state);
+            let mut s = lock(&self.state);
             if s.waiters > 0 {
                 self.quiet.notify_all();
             }
+            let wakers = std::mem::take(&mut s.wakers);
+            drop(s);
+            // Waking unparks a thread: it cannot panic or run user code.
+            wakers.into_iter().for_each(std::task::Waker::wake);
         }
         if let Some(p) = &self.parent {
             p.exit(error);
@@ -96,6 +102,13 @@ impl Tracker {
                 }
             }
         })
+    }
+
+    /// Asks for `waker` to be woken when the count next reaches zero. The caller re-checks
+    /// [`pending`](Self::pending) afterwards: a zero reached before this call is seen there
+    /// (registration and the zero crossing both take the state lock).
+    pub(crate) fn register_waker(&self, waker: &std::task::Waker) {
+        super::cell::add_waker(&mut lock(&self.state).wakers, waker);
     }
 
     /// Blocks until the count is zero or `until` passes.

@@ -9,6 +9,7 @@ mod followups;
 mod lifecycle;
 mod panics;
 mod python_api;
+mod scheduling;
 mod seed_patterns;
 mod streaming;
 mod timeouts;

@@ -1,0 +1,97 @@
+//! The engine's scheduling promises, seen from outside: follow-ups first within the stated
+//! fairness bound, waits that nest as deep as the work, and no follow-up stranded behind an
+//! issuer that blocks outside the pool.
+
+use crate::util::{pool, within, LONG};
+use followup::ThreadPool;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// Older jobs a worker may run before a follow-up just issued on it: one from the shared
+/// queue (every 61st look) and its own oldest (every 31st), see `engine/worker.rs`.
+const FOLLOW_UP_FAIRNESS_BOUND: usize = 2;
+
+#[test]
+fn a_follow_up_runs_before_work_queued_earlier_within_the_fairness_bound() {
+    within(LONG * 3, || {
+        let pool = pool(1);
+        // 130 rounds so every phase of both fairness ticks (31 and 61 jobs) comes round.
+        let mut worst = 0;
+        for _round in 0..130 {
+            let (gate_tx, gate_rx) = mpsc::channel::<()>();
+            let order = Arc::new(AtomicUsize::new(0));
+            let (pos_tx, pos_rx) = mpsc::channel::<usize>();
+            let p = pool.clone();
+            let o = Arc::clone(&order);
+            // The issuer waits until 200 older jobs are queued behind it, then issues.
+            pool.spawn(move || {
+                gate_rx.recv().unwrap();
+                let o2 = Arc::clone(&o);
+                p.spawn(move || pos_tx.send(o2.load(Ordering::SeqCst)).unwrap())
+                    .unwrap();
+            })
+            .unwrap();
+            for _ in 0..200 {
+                let o = Arc::clone(&order);
+                pool.spawn(move || {
+                    o.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+            }
+            gate_tx.send(()).unwrap();
+            let ran_before = pos_rx.recv_timeout(LONG).unwrap();
+            worst = worst.max(ran_before);
+            // Let the round drain so the next one starts from an empty queue.
+            while order.load(Ordering::SeqCst) < 200 {
+                std::thread::yield_now();
+            }
+        }
+        assert!(
+            worst <= FOLLOW_UP_FAIRNESS_BOUND,
+            "a follow-up waited behind {worst} older jobs (bound {FOLLOW_UP_FAIRNESS_BOUND})"
+        );
+    });
+}
+
+/// Each level issues the next as a follow-up and waits for it: the waiting worker runs it
+/// inline or helps until it is done, so the chain nests on the workers' stacks.
+fn nest(pool: ThreadPool, depth: usize) -> usize {
+    if depth == 0 {
+        return 0;
+    }
+    let p = pool.clone();
+    let child = pool.apply_async(move || nest(p, depth - 1)).unwrap();
+    child.get().unwrap() + 1
+}
+
+#[test]
+fn waits_nested_100_000_deep_on_two_workers_complete() {
+    within(Duration::from_secs(120), || {
+        let pool = pool(2);
+        let p = pool.clone();
+        let depth = 100_000;
+        let top = pool.apply_async(move || nest(p, depth)).unwrap();
+        assert_eq!(top.get().unwrap(), depth);
+    });
+}
+
+#[test]
+fn a_lone_follow_up_of_an_issuer_blocked_outside_the_pool_runs() {
+    within(LONG, || {
+        let pool = pool(2);
+        for _ in 0..200 {
+            let (tx, rx) = mpsc::channel::<()>();
+            let p = pool.clone();
+            // The issuer blocks on a channel only its own follow-up can fill: another worker
+            // must be woken for it (no idle tick exists to rescue it).
+            let h = pool
+                .apply_async(move || {
+                    p.spawn(move || tx.send(()).unwrap()).unwrap();
+                    rx.recv_timeout(LONG).is_ok()
+                })
+                .unwrap();
+            assert!(h.get().unwrap(), "the follow-up was stranded");
+        }
+    });
+}
