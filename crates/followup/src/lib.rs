@@ -102,6 +102,7 @@ mod loom_tests;
 mod payload;
 mod pool;
 mod stack;
+mod stats;
 mod sync;
 mod task;
 
@@ -111,6 +112,7 @@ pub use payload::PanicPayload;
 pub use pool::{
     follow_up, spawn, Imap, ImapOptions, ImapUnordered, MapOptions, ThreadPool, ThreadPoolBuilder,
 };
+pub use stats::{PoolStats, WorkerStats};
 pub use task::{is_cancelled, AsyncResult, Callbacks, Canceller, SharedResult};
 
 /// The README's Rust snippets, compiled and run as doctests (warnings denied, as for every

@@ -11,12 +11,35 @@ use crate::sync::{Arc, AtomicU8, Ordering};
 /// Both methods may be called on a job that was already claimed elsewhere (cancelled, or run
 /// inline by a thread that waited for it); they must then do nothing.
 pub(crate) trait Job: Send + Sync {
-    /// Runs the job on the current thread.
-    fn run(self: Arc<Self>);
+    /// Runs the job on the current thread; says how it ended, for the pool's statistics.
+    fn run(self: Arc<Self>) -> Ran;
     /// The pool was terminated before the job started: resolve it without running it.
     fn abandon(self: Arc<Self>);
     /// Whether the job holds a unit of the outstanding counter (see [`Loan`]).
     fn loan(&self) -> &Loan;
+}
+
+/// How a run ended (`crate::stats`): the engine counts, the task layer knows which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// The closure ran and returned (its value may be an error of the user's own).
+    Completed,
+    /// The closure or one of its callbacks panicked.
+    Panicked,
+    /// Resolved without running: cancelled before it started (or its group was).
+    Cancelled,
+}
+
+impl Ran {
+    /// Classifies a task's outcome.
+    pub(crate) fn of<T>(outcome: &crate::error::Result<T>) -> Ran {
+        use crate::error::Error;
+        match outcome {
+            Err(Error::Panicked { .. } | Error::CallbackPanicked { .. }) => Ran::Panicked,
+            Err(Error::Cancelled) => Ran::Cancelled,
+            _ => Ran::Completed,
+        }
+    }
 }
 
 /// Whether a job holds its own unit of the outstanding counter, or borrows the unit of the

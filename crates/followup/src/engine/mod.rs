@@ -8,19 +8,22 @@
 //! `terminate`, `join`. The counting that makes `join` exact is private to this module:
 //! `submit` (its docs state the rule) and `lifecycle` (the counter and its orderings).
 
+mod counters;
 mod job;
 mod lifecycle;
 mod sleep;
 mod submit;
 mod worker;
 
-pub(crate) use job::{Job, JobRef, Loan};
+pub(crate) use job::{Job, JobRef, Loan, Ran};
 pub(crate) use submit::Hold;
 
 use crate::error::{Error, Result};
 use crate::sync::{lock, Condvar, Mutex};
+use counters::{SharedCounters, WorkerCounters};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 use crossbeam_utils::sync::Parker;
+use crossbeam_utils::CachePadded;
 use lifecycle::{Admission, Lifecycle};
 use sleep::Sleep;
 use std::cell::RefCell;
@@ -83,6 +86,9 @@ pub(crate) struct Engine {
     /// timeout waits on `exited_cv` for this to reach zero, instead of polling the handles.
     live: Mutex<usize>,
     exited_cv: Condvar,
+    /// Always-on statistics: one line per worker, written only by it, and one for the rest.
+    counters: Box<[CachePadded<WorkerCounters>]>,
+    outside_counters: SharedCounters,
     workers: usize,
 }
 
@@ -113,6 +119,10 @@ impl Engine {
             threads: Mutex::new(Vec::with_capacity(n)),
             live: Mutex::new(0),
             exited_cv: Condvar::new(),
+            counters: (0..n)
+                .map(|_| CachePadded::new(WorkerCounters::new()))
+                .collect(),
+            outside_counters: SharedCounters::new(),
             workers: n,
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::result::Result<(), Error>>();
@@ -189,6 +199,11 @@ impl Engine {
             Some(w) => EngineRef::Shard(Arc::clone(&w.shard)),
             None => EngineRef::Shared(Arc::clone(self)),
         })
+    }
+
+    /// A snapshot of the statistics (see `crate::stats`).
+    pub(crate) fn stats(&self) -> crate::stats::PoolStats {
+        counters::snapshot(&self.counters, &self.outside_counters)
     }
 
     /// Number of worker threads.
@@ -316,6 +331,7 @@ impl Engine {
         let mut next = Some(job);
         while let Some(job) = next {
             self.ensure_unit(&job);
+            self.outside_counters.cancelled();
             // `abandon` contains its own panics; this guard is the last resort, as on a worker.
             let escaped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.abandon()));
             if let Err(p) = escaped {

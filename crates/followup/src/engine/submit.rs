@@ -99,7 +99,10 @@ impl Engine {
     pub(crate) fn submit_held(&self, hold: Hold, job: JobRef) {
         debug_assert!(std::ptr::eq(Arc::as_ptr(hold.engine()), self));
         let _unit_now_the_jobs = hold.pass_on();
-        with_worker_of(self, |w| self.enqueue(job, w));
+        with_worker_of(self, |w| {
+            self.count_submitted(w);
+            self.enqueue(job, w)
+        });
     }
 
     /// Takes a [`Hold`] on this engine (see [`Hold::take`]).
@@ -129,6 +132,7 @@ impl Engine {
                     false
                 }
             };
+            self.count_submitted(worker);
             let job = make();
             let queued: JobRef = job.clone();
             if let (true, Some(w)) = (lent, worker) {
@@ -137,6 +141,13 @@ impl Engine {
             self.enqueue(queued, worker);
             Ok(keep(job, worker))
         })
+    }
+
+    fn count_submitted(&self, worker: Option<&WorkerLocal>) {
+        match worker {
+            Some(w) => w.counters().submitted.bump(),
+            None => self.outside_counters.submitted(),
+        }
     }
 
     /// Queues an admitted job: on `worker`'s local deque when given (the current thread is

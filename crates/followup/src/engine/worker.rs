@@ -20,7 +20,7 @@
 //! drops to zero while the issuer runs or the follow-up is pending, and a chain of follow-ups
 //! costs no counter traffic at all.
 
-use super::{Engine, JobRef};
+use super::{Engine, JobRef, Ran};
 use crossbeam_deque::{Steal, Stealer, Worker as Deque};
 use crossbeam_utils::sync::{Parker, Unparker};
 use std::cell::Cell;
@@ -123,6 +123,11 @@ impl WorkerLocal {
         }
     }
 
+    /// This worker's statistics line (only this thread writes it).
+    pub(crate) fn counters(&self) -> &super::counters::WorkerCounters {
+        &self.engine.counters[self.index]
+    }
+
     /// Tells the pool's idle hook that this worker ran out of work (a panic in it is
     /// contained: the worker must survive everything).
     fn idle(&self) {
@@ -195,7 +200,10 @@ impl WorkerLocal {
             let mut retry = false;
             for k in 1..n {
                 match stealers[(self.index + k) % n].steal() {
-                    Steal::Success(job) => return Some(job),
+                    Steal::Success(job) => {
+                        self.counters().steals.bump();
+                        return Some(job);
+                    }
                     Steal::Empty => {}
                     Steal::Retry => retry = true,
                 }
@@ -284,6 +292,7 @@ impl WorkerLocal {
                 None => None,
             };
             subscribe(&self.waker);
+            self.counters().parks.bump();
             sleep.sleep(self.index, &self.parker, timeout, || {
                 done() || self.sees_work()
             });
@@ -304,16 +313,25 @@ impl WorkerLocal {
         let outer_borrower = self.borrower.take();
         // A job's own panics are caught inside it; this guard is for what escapes anyway (a
         // result whose Drop panics, say): the worker must survive everything.
+        let counters = self.counters();
+        counters.started.bump();
         let escaped = catch_unwind(AssertUnwindSafe(|| {
             if engine.is_terminated() {
                 job.abandon();
+                Ran::Cancelled
             } else {
-                job.run();
+                job.run()
             }
         }));
-        if let Err(p) = escaped {
+        let ran = escaped.unwrap_or_else(|p| {
             // Nobody will read it, and its own `Drop` may panic.
             crate::payload::drop_quietly(p);
+            Ran::Panicked
+        });
+        match ran {
+            Ran::Completed => counters.completed.bump(),
+            Ran::Panicked => counters.panicked.bump(),
+            Ran::Cancelled => counters.cancelled.bump(),
         }
         self.lent.set(outer_lent);
         self.in_job.set(outer_in_job);
@@ -361,6 +379,7 @@ pub(crate) fn run_worker(local: WorkerLocal) {
         }
         // No tick: every push wakes a sleeper when nobody searches, so a parked pool sleeps
         // until there is work (or shutdown) and uses no CPU meanwhile.
+        local.counters().parks.bump();
         sleep.sleep(local.index, &local.parker, None, || {
             local.sees_work() || engine.should_exit()
         });

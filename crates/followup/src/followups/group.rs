@@ -130,9 +130,16 @@ impl TaskGroup {
                 &|waker| t.register_waker(waker),
                 until,
             );
-            let done = helped.unwrap_or_else(|| {
+            // Off the pool: block until zero. The count can rise again before we look (a
+            // task of the group issuing more), so look again until it is seen at zero.
+            let done = helped.unwrap_or_else(|| loop {
                 t.block(until);
-                t.pending() == 0
+                if t.pending() == 0 {
+                    break true;
+                }
+                if until.is_some_and(|d| Instant::now() >= d) {
+                    break false;
+                }
             });
             if !done {
                 return Err(Error::Timeout);

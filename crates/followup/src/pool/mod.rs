@@ -165,6 +165,26 @@ impl ThreadPool {
         issue_detached(self.engine(), f, None)
     }
 
+    /// A snapshot of what the pool has done: jobs submitted, completed, panicked, cancelled,
+    /// queued and running, and per worker the jobs it started, its steals and its parks. The
+    /// counters are always on and cost no shared write on the follow-up path (see
+    /// [`PoolStats`](crate::PoolStats)).
+    ///
+    /// ```
+    /// let pool = followup::ThreadPool::with_workers(2).unwrap();
+    /// let p = pool.clone();
+    /// pool.apply(move || p.spawn(|| ()).unwrap()).unwrap(); // a task and its follow-up
+    /// pool.close();
+    /// pool.join().unwrap(); // quiet: every count is final
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.submitted, stats.completed), (2, 2));
+    /// assert_eq!((stats.queued, stats.running), (0, 0));
+    /// assert_eq!(stats.workers.iter().map(|w| w.executed).sum::<u64>(), 2);
+    /// ```
+    pub fn stats(&self) -> crate::PoolStats {
+        self.engine().stats()
+    }
+
     /// A new [`TaskGroup`]: wait for a growing tree of work without closing the pool.
     pub fn group(&self) -> TaskGroup {
         TaskGroup::new(self.engine())

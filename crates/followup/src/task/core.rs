@@ -6,7 +6,7 @@ use super::cell::{Cell, QUEUED, WAITING};
 use super::context::{self, Frame};
 use super::tracker::Tracker;
 use super::Completion;
-use crate::engine::{Job, Loan};
+use crate::engine::{Job, Loan, Ran};
 use crate::error::{Error, Result};
 use crate::payload::drop_contained;
 use crate::sync::Arc;
@@ -106,11 +106,11 @@ where
     }
 
     /// Runs the claimed task on this thread: closure, callbacks, then publication.
-    fn execute(&self) {
+    fn execute(&self) -> Ran {
         // SAFETY: only the claimer gets here (see the type's docs).
         let (f, callbacks) = match unsafe { (*self.work.get()).take() } {
             Some(w) => w,
-            None => return,
+            None => return Ran::Cancelled,
         };
         // SAFETY: as above.
         let input = unsafe { (*self.input.get()).take() };
@@ -140,7 +140,9 @@ where
                 callbacks.apply(outcome)
             }
         });
+        let ran = Ran::of(&outcome);
         self.resolve(outcome);
+        ran
     }
 
     /// Resolves a claimed task without running it (cancelled, terminated).
@@ -187,9 +189,14 @@ where
     T: Send + 'static,
     F: FnOnce(I) -> Result<T> + Send + 'static,
 {
-    fn run(self: Arc<Self>) {
+    fn run(self: Arc<Self>) -> Ran {
         if self.cell.claim() {
-            self.execute();
+            self.execute()
+        } else if self.cell.cancel_requested() {
+            Ran::Cancelled
+        } else {
+            // Claimed by a waiter that ran it inline: it ran, on that thread.
+            Ran::Completed
         }
     }
 
@@ -345,8 +352,10 @@ impl<F: FnOnce() + Send + 'static> Detached<F> {
 }
 
 impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
-    fn run(self: Arc<Self>) {
-        let Some(f) = self.take() else { return };
+    fn run(self: Arc<Self>) -> Ran {
+        let Some(f) = self.take() else {
+            return Ran::Cancelled;
+        };
         let tracker = self.tracker.as_ref();
         let frame = Frame {
             state: &NEVER_CANCELLED,
@@ -362,9 +371,11 @@ impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
             // `Drop` may panic, and the group must still hear of the task.
             _ => catch_unwind(AssertUnwindSafe(f)).map_err(Error::panicked),
         });
+        let ran = Ran::of(&outcome);
         if let Some(t) = tracker {
             t.exit(outcome.err().as_ref());
         }
+        ran
     }
 
     fn abandon(self: Arc<Self>) {

@@ -95,3 +95,44 @@ fn a_lone_follow_up_of_an_issuer_blocked_outside_the_pool_runs() {
         }
     });
 }
+
+#[test]
+fn stats_count_every_kind_of_end_once_the_pool_is_quiet() {
+    within(LONG, || {
+        let pool = pool(2);
+        let gate = crate::util::Gate::new();
+        // Two workers busy, so the third task is still queued when it is cancelled.
+        let g = Arc::clone(&gate);
+        let blockers: Vec<_> = (0..2)
+            .map(|_| {
+                let g = Arc::clone(&g);
+                pool.apply_async(move || g.wait()).unwrap()
+            })
+            .collect();
+        let queued = pool.apply_async(|| ()).unwrap();
+        assert!(queued.cancel());
+        let during = pool.stats();
+        assert_eq!(during.submitted, 3);
+        gate.open();
+        for b in blockers {
+            b.get().unwrap();
+        }
+        let p = pool.clone();
+        pool.apply(move || {
+            for i in 0..10 {
+                p.spawn(move || assert!(i % 5 != 0, "boom")).unwrap();
+            }
+        })
+        .unwrap();
+        pool.close();
+        pool.join().unwrap();
+        let s = pool.stats();
+        // 2 blockers, the cancelled one, 1 issuer and its 10 follow-ups (2 of which panic).
+        assert_eq!(s.submitted, 14, "{s:?}");
+        assert_eq!((s.completed, s.panicked, s.cancelled), (11, 2, 1), "{s:?}");
+        assert_eq!((s.queued, s.running), (0, 0), "{s:?}");
+        assert_eq!(s.workers.len(), 2);
+        let executed: u64 = s.workers.iter().map(|w| w.executed).sum();
+        assert_eq!(executed, 14, "{s:?}");
+    });
+}
