@@ -93,6 +93,12 @@
 // Doctests are examples users copy: they must compile without a warning (README's too).
 #![doc(test(attr(deny(warnings))))]
 
+// Layers. Imports point one way: pool -> followups -> task -> engine, and `error`, `sync`,
+// `payload` and `deadline` are leaves. `engine/` names nothing above it; `task/` nothing from
+// `followups/` or `pool/`; `followups/` builds on `task/` only (its view of a pool is
+// `task::Scheduler`); `pool/` takes from the engine only construction and lifecycle
+// (`Engine`, `EngineConfig`, `Initializer`, `with_current_engine`). `.ci/layers` checks this
+// on every CI run (issue 11).
 mod deadline;
 mod engine;
 mod error;

@@ -2,12 +2,10 @@
 //! (Dask's `as_completed(...).add`, which Python's standard library never got).
 
 use crate::deadline::deadline;
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
-use crate::task::issue::{issue, recv_helping};
 use crate::task::waiters::Waiters;
-use crate::task::{AsyncResult, Callbacks};
+use crate::task::{AsyncResult, Callbacks, Scheduler};
 use crossbeam_channel::{Receiver, Sender};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +20,7 @@ struct Shared<T> {
     tx: Sender<Result<T>>,
     /// Workers waiting on `rx` while they help; woken after each send.
     waiters: Arc<Waiters>,
-    engine: Arc<Engine>,
+    pool: Scheduler,
 }
 
 impl<T: Send + 'static> Shared<T> {
@@ -31,17 +29,17 @@ impl<T: Send + 'static> Shared<T> {
         let (tx, waiters) = (self.tx.clone(), Arc::clone(&self.waiters));
         // Not a task: the outcome is only sent on, on the thread that resolved it, after
         // that task's callbacks have run.
-        handle.inner.cell().set_next(Box::new(move |outcome| {
+        handle.on_outcome(move |outcome| {
             let _ = tx.send(outcome);
             waiters.wake_all();
-        }));
+        });
     }
 
     fn submit<F>(&self, f: F) -> Result<()>
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        let handle = issue(&self.engine, f, Callbacks::new(), None)?;
+        let handle = self.pool.issue(f, Callbacks::new(), None)?;
         self.add(handle);
         Ok(())
     }
@@ -124,14 +122,14 @@ impl<T: Send + 'static> Adder<T> {
 }
 
 impl<T: Send + 'static> AsCompleted<T> {
-    pub(crate) fn new(engine: &Arc<Engine>) -> Self {
+    pub(crate) fn new(pool: Scheduler) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         AsCompleted {
             shared: Arc::new(Shared {
                 pending: AtomicUsize::new(0),
                 tx,
                 waiters: Arc::new(Waiters::new()),
-                engine: Arc::clone(engine),
+                pool,
             }),
             rx,
         }
@@ -174,9 +172,10 @@ impl<T: Send + 'static> AsCompleted<T> {
         if self.shared.pending.load(Ordering::SeqCst) == 0 {
             return None;
         }
-        match recv_helping(&self.shared.engine, &self.rx, &self.shared.waiters, until) {
+        let shared = &self.shared;
+        match shared.pool.recv_helping(&self.rx, &shared.waiters, until) {
             Ok(r) => {
-                self.shared.pending.fetch_sub(1, Ordering::SeqCst);
+                shared.pending.fetch_sub(1, Ordering::SeqCst);
                 Some(r)
             }
             Err(Error::Timeout) => Some(Err(Error::Timeout)),

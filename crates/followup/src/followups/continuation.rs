@@ -11,7 +11,6 @@ use super::timer;
 use crate::deadline::deadline;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
-use crate::task::core::Promise;
 use crate::task::issue::{chain, chain_ok};
 use crate::task::AsyncResult;
 use std::time::Duration;
@@ -119,16 +118,15 @@ impl<T: Send + 'static> AsyncResult<T> {
         R: IntoAsyncResult<U>,
         F: FnOnce(T) -> R + Send + 'static,
     {
-        let engine = self.engine.clone();
-        let promise: Arc<Promise<U>> = Arc::new(Promise::new(self.inner.tracker()));
+        let (promise, flattened) = self.promise::<U>();
         let fulfil = Arc::clone(&promise);
         let step = chain_ok(self, move |v: T| {
             match f(v).into_async_result() {
                 Ok(inner) => {
                     let forward = Arc::clone(&fulfil);
-                    inner.inner.cell().set_next(Box::new(move |outcome| {
+                    inner.on_outcome(move |outcome| {
                         forward.fulfil(outcome);
-                    }));
+                    });
                 }
                 Err(e) => {
                     fulfil.fulfil(Err(e));
@@ -138,13 +136,12 @@ impl<T: Send + 'static> AsyncResult<T> {
         });
         // A failed parent skips the step: its error (or a refusal, or a cancellation of the
         // step) reaches the promise here.
-        let on_step = Arc::clone(&promise);
-        step.inner.cell().set_next(Box::new(move |r: Result<()>| {
+        step.on_outcome(move |r: Result<()>| {
             if let Err(e) = r {
-                on_step.fulfil(Err(e));
+                promise.fulfil(Err(e));
             }
-        }));
-        AsyncResult::new(promise, engine)
+        });
+        flattened
     }
 
     /// The tutorial's conditional follow-up in one call: on success, if `test` passes, runs
@@ -183,13 +180,12 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// assert_eq!(h.get(), Err(followup::Error::DeadlineExceeded));
     /// ```
     pub fn timeout(self, limit: Duration) -> AsyncResult<T> {
-        let engine = self.engine.clone();
-        let promise: Arc<Promise<T>> = Arc::new(Promise::new(self.inner.tracker()));
-        let (on_time, late) = (Arc::clone(&promise), Arc::clone(&promise));
+        let (promise, limited) = self.promise::<T>();
+        let (on_time, late) = (Arc::clone(&promise), promise);
         let source = self.canceller();
-        self.inner.cell().set_next(Box::new(move |outcome| {
+        self.on_outcome(move |outcome| {
             on_time.fulfil(outcome);
-        }));
+        });
         // A limit too large for the clock is no deadline at all: no timer is set.
         if let Some(at) = deadline(limit) {
             timer::at(at, move || {
@@ -200,7 +196,7 @@ impl<T: Send + 'static> AsyncResult<T> {
                 });
             });
         }
-        AsyncResult::new(promise, engine)
+        limited
     }
 }
 

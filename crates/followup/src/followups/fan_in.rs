@@ -4,11 +4,10 @@
 //! None of these is a task: each input's outcome is recorded on the thread that resolved it,
 //! and the last one (or the deciding one) resolves the combined promise.
 
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sync::{lock, Arc, Mutex};
 use crate::task::core::Promise;
-use crate::task::{AsyncResult, Canceller};
+use crate::task::{AsyncResult, Canceller, Scheduler};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct FanIn<T, R> {
@@ -28,7 +27,7 @@ impl<T, R> FanIn<T, R> {
 
 /// Wires every handle to `on_outcome(shared, index, outcome)` and returns the combined handle.
 fn fan_in<T, R>(
-    engine: &Arc<Engine>,
+    pool: &Scheduler,
     handles: Vec<AsyncResult<T>>,
     on_outcome: impl Fn(&FanIn<T, R>, usize, Result<T>) + Send + Sync + 'static,
     on_empty: impl FnOnce() -> Result<R>,
@@ -38,9 +37,9 @@ where
     R: Send + 'static,
 {
     if handles.is_empty() {
-        return AsyncResult::resolved(on_empty(), engine.handle_ref());
+        return pool.resolved(on_empty());
     }
-    let promise = Arc::new(Promise::new(None));
+    let (promise, combined) = pool.promise();
     let shared = Arc::new(FanIn {
         slots: Mutex::new((0..handles.len()).map(|_| None).collect()),
         remaining: AtomicUsize::new(handles.len()),
@@ -50,11 +49,9 @@ where
     let on_outcome = Arc::new(on_outcome);
     for (i, h) in handles.into_iter().enumerate() {
         let (shared, on_outcome) = (Arc::clone(&shared), Arc::clone(&on_outcome));
-        h.inner
-            .cell()
-            .set_next(Box::new(move |outcome| on_outcome(&shared, i, outcome)));
+        h.on_outcome(move |outcome| on_outcome(&shared, i, outcome));
     }
-    AsyncResult::new(promise, engine.handle_ref())
+    combined
 }
 
 /// Stores outcome `i`; returns every outcome, in order, if it was the last.
@@ -73,11 +70,11 @@ fn record<T, R>(f: &FanIn<T, R>, i: usize, outcome: Result<T>) -> Option<Vec<Res
 }
 
 pub(crate) fn all<T: Send + 'static>(
-    engine: &Arc<Engine>,
+    pool: &Scheduler,
     handles: Vec<AsyncResult<T>>,
 ) -> AsyncResult<Vec<T>> {
     fan_in(
-        engine,
+        pool,
         handles,
         |f, i, outcome| {
             if let Err(e) = &outcome {
@@ -96,11 +93,11 @@ pub(crate) fn all<T: Send + 'static>(
 }
 
 pub(crate) fn all_settled<T: Send + 'static>(
-    engine: &Arc<Engine>,
+    pool: &Scheduler,
     handles: Vec<AsyncResult<T>>,
 ) -> AsyncResult<Vec<Result<T>>> {
     fan_in(
-        engine,
+        pool,
         handles,
         |f, i, outcome| {
             if let Some(all) = record(f, i, outcome) {
@@ -112,11 +109,11 @@ pub(crate) fn all_settled<T: Send + 'static>(
 }
 
 pub(crate) fn any<T: Send + 'static>(
-    engine: &Arc<Engine>,
+    pool: &Scheduler,
     handles: Vec<AsyncResult<T>>,
 ) -> AsyncResult<T> {
     fan_in(
-        engine,
+        pool,
         handles,
         |f: &FanIn<T, T>, i, outcome| match outcome {
             Ok(v) => {

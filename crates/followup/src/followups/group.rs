@@ -1,13 +1,11 @@
 //! [`TaskGroup`]: wait for a tree of work that keeps growing, without closing the pool.
 
 use crate::deadline::deadline;
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sync::Arc;
 use crate::task::context;
-use crate::task::issue::{issue, issue_detached};
 use crate::task::tracker::Tracker;
-use crate::task::{AsyncResult, Callbacks};
+use crate::task::{AsyncResult, Callbacks, Scheduler};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -44,7 +42,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct TaskGroup {
     tracker: Arc<Tracker>,
-    engine: Arc<Engine>,
+    pool: Scheduler,
 }
 
 impl fmt::Debug for TaskGroup {
@@ -57,10 +55,10 @@ impl fmt::Debug for TaskGroup {
 
 impl TaskGroup {
     /// A group nested in the group of the running task, if any.
-    pub(crate) fn new(engine: &Arc<Engine>) -> TaskGroup {
+    pub(crate) fn new(pool: Scheduler) -> TaskGroup {
         TaskGroup {
             tracker: Arc::new(Tracker::new(context::current_tracker())),
-            engine: Arc::clone(engine),
+            pool,
         }
     }
 
@@ -70,12 +68,8 @@ impl TaskGroup {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        issue(
-            &self.engine,
-            f,
-            Callbacks::new(),
-            Some(Arc::clone(&self.tracker)),
-        )
+        self.pool
+            .issue(f, Callbacks::new(), Some(Arc::clone(&self.tracker)))
     }
 
     /// Issues `f` in this group with callbacks.
@@ -84,7 +78,8 @@ impl TaskGroup {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        issue(&self.engine, f, callbacks, Some(Arc::clone(&self.tracker)))
+        self.pool
+            .issue(f, callbacks, Some(Arc::clone(&self.tracker)))
     }
 
     /// Issues `f` in this group without a handle; a failure is reported by [`wait`](Self::wait).
@@ -92,7 +87,7 @@ impl TaskGroup {
     where
         F: FnOnce() + Send + 'static,
     {
-        issue_detached(&self.engine, f, Some(Arc::clone(&self.tracker)))
+        self.pool.issue_detached(f, Some(Arc::clone(&self.tracker)))
     }
 
     /// Tasks of the group issued and not yet resolved.
@@ -125,7 +120,7 @@ impl TaskGroup {
                 return Err(Error::WaitOnSelf);
             }
             let t = &self.tracker;
-            let helped = self.engine.help_until(
+            let helped = self.pool.help_until(
                 &|| t.pending() == 0,
                 &|waker| t.register_waker(waker),
                 until,

@@ -1,5 +1,7 @@
 //! Follow-up primitives: continuations on handles, as-completed sets, task groups, fan-in,
-//! cancellation and deadlines. Built only on the task layer.
+//! cancellation and deadlines. Built only on the task layer: work is issued, waited for and
+//! given handles through `task::Scheduler`, and outcomes are picked up through
+//! `AsyncResult::on_outcome`; nothing here names the engine or the façade (`.ci/layers`).
 
 mod as_completed;
 mod continuation;

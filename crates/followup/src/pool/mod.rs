@@ -15,7 +15,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::error::Result;
 use crate::followups::{fan_in, AsCompleted, TaskGroup};
 use crate::task::issue::{issue, issue_detached};
-use crate::task::{AsyncResult, Callbacks};
+use crate::task::{AsyncResult, Callbacks, Scheduler};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,23 +51,24 @@ pub struct ThreadPool {
 /// The user-facing owner of the engine: its drop is "the last `ThreadPool` handle went away".
 /// Workers and result handles hold the engine directly, so they do not keep the pool open.
 struct PoolHandle {
-    engine: Arc<Engine>,
+    scheduler: Scheduler,
 }
 
 impl Drop for PoolHandle {
     fn drop(&mut self) {
-        self.engine.close();
+        let engine = self.scheduler.engine();
+        engine.close();
         // Waiting here would wait for ourselves on a pool thread, or on a thread that still
         // holds an unfinished `imap` of this pool (only it can pull the rest of the input).
-        if !self.engine.on_own_worker() && !imap::holds_live_stream(&self.engine) {
-            let _ = self.engine.join(None);
+        if !engine.on_own_worker() && !imap::holds_live_stream(engine) {
+            let _ = engine.join(None);
         }
     }
 }
 
 impl fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let e = &self.handle.engine;
+        let e = self.engine();
         let state = if e.is_terminated() {
             "TERMINATE"
         } else if e.is_closed() {
@@ -101,12 +102,20 @@ impl ThreadPool {
     fn start(config: EngineConfig) -> Result<ThreadPool> {
         let engine = Engine::start(config)?;
         Ok(ThreadPool {
-            handle: Arc::new(PoolHandle { engine }),
+            handle: Arc::new(PoolHandle {
+                scheduler: Scheduler::new(engine),
+            }),
         })
     }
 
+    /// The engine, for construction and lifecycle (and, for now, the holds of `map` and `imap`).
     pub(crate) fn engine(&self) -> &Arc<Engine> {
-        &self.handle.engine
+        self.handle.scheduler.engine()
+    }
+
+    /// What the follow-up layer builds on: this pool, seen through the task layer.
+    fn scheduler(&self) -> &Scheduler {
+        &self.handle.scheduler
     }
 
     /// The number of worker threads.
@@ -187,13 +196,13 @@ impl ThreadPool {
 
     /// A new [`TaskGroup`]: wait for a growing tree of work without closing the pool.
     pub fn group(&self) -> TaskGroup {
-        TaskGroup::new(self.engine())
+        TaskGroup::new(self.scheduler().clone())
     }
 
     /// A new, empty [`AsCompleted`] set: results in completion order, and you can add to it
     /// while iterating.
     pub fn as_completed<T: Send + 'static>(&self) -> AsCompleted<T> {
-        AsCompleted::new(self.engine())
+        AsCompleted::new(self.scheduler().clone())
     }
 
     /// Stops accepting work from outside the pool (Python's `close`). Work already accepted,
@@ -244,7 +253,7 @@ impl ThreadPool {
     /// assert_eq!(pool.all(hs).get(), Ok(vec![1, 4, 9]));
     /// ```
     pub fn all<T: Send + 'static>(&self, handles: Vec<AsyncResult<T>>) -> AsyncResult<Vec<T>> {
-        fan_in::all(self.engine(), handles)
+        fan_in::all(self.scheduler(), handles)
     }
 
     /// One handle to every outcome, in input order; it never fails.
@@ -260,7 +269,7 @@ impl ThreadPool {
         &self,
         handles: Vec<AsyncResult<T>>,
     ) -> AsyncResult<Vec<Result<T>>> {
-        fan_in::all_settled(self.engine(), handles)
+        fan_in::all_settled(self.scheduler(), handles)
     }
 
     /// The first success; the other inputs are then cancelled if they have not started. If
@@ -275,6 +284,6 @@ impl ThreadPool {
     /// assert_eq!(pool.any(vec![slow, fast]).get(), Ok("fast"));
     /// ```
     pub fn any<T: Send + 'static>(&self, handles: Vec<AsyncResult<T>>) -> AsyncResult<T> {
-        fan_in::any(self.engine(), handles)
+        fan_in::any(self.scheduler(), handles)
     }
 }

@@ -45,8 +45,9 @@ use std::time::{Duration, Instant};
 /// ```
 #[must_use = "dropping an AsyncResult detaches the task; keep it to get the result"]
 pub struct AsyncResult<T> {
-    pub(crate) inner: Arc<dyn Completion<T>>,
-    pub(crate) engine: EngineRef,
+    // Task-layer internals: the layers above use the methods below, never these fields.
+    pub(super) inner: Arc<dyn Completion<T>>,
+    pub(super) engine: EngineRef,
 }
 
 impl<T> fmt::Debug for AsyncResult<T> {
@@ -65,6 +66,28 @@ impl<T: Send + 'static> AsyncResult<T> {
     /// A handle that is already resolved with `outcome`.
     pub(crate) fn resolved(outcome: Result<T>, engine: EngineRef) -> Self {
         AsyncResult::new(Arc::new(Promise::resolved(outcome)), engine)
+    }
+
+    /// Registers `forward` to be called with the outcome on the thread that resolves this
+    /// handle, after the task's callbacks (at once, on this thread, if it has resolved
+    /// already). This is how follow-ups that are not tasks (fan-in, as-completed sets,
+    /// deadlines) learn of an outcome.
+    ///
+    /// Not a task: `forward` runs inline on a worker or a resolving thread, so it must only
+    /// pass the outcome on (send it, fulfil a promise), never run user code. A handle has one
+    /// such slot, and consuming the handle here keeps it that way.
+    pub(crate) fn on_outcome(self, forward: impl FnOnce(Result<T>) + Send + 'static) {
+        self.inner.cell().set_next(Box::new(forward));
+    }
+
+    /// A new promise in this handle's group, with a handle to it on the same pool: the
+    /// combined result of a follow-up that is not a single task.
+    pub(crate) fn promise<U: Send + 'static>(&self) -> (Arc<Promise<U>>, AsyncResult<U>) {
+        let promise = Arc::new(Promise::new(self.inner.tracker()));
+        (
+            Arc::clone(&promise),
+            AsyncResult::new(promise, self.engine.clone()),
+        )
     }
 
     /// True once the result (or error) is there and every callback has run.

@@ -4,6 +4,10 @@
 //! callbacks and its group; the engine queues it as a `JobRef` and the caller holds it as an
 //! [`AsyncResult`]. Results that no single closure produces (a `map`'s vector, a fan-in) use a
 //! [`task::Promise`] with the same cell.
+//!
+//! The layers above (`followups/`, `pool/`) reach the engine only through [`Scheduler`]
+//! (issue, wait or receive while helping, make handles for promises) and learn of an outcome
+//! only through `AsyncResult::on_outcome`: the cell and the handle's fields stay in here.
 
 pub(crate) mod callbacks;
 pub(crate) mod cell;
@@ -11,6 +15,7 @@ pub(crate) mod context;
 pub(crate) mod core;
 pub(crate) mod handle;
 pub(crate) mod issue;
+mod scheduler;
 pub(crate) mod shared;
 pub(crate) mod tracker;
 pub(crate) mod waiters;
@@ -22,6 +27,7 @@ use tracker::Tracker;
 pub use callbacks::Callbacks;
 pub use context::is_cancelled;
 pub use handle::{AsyncResult, Canceller};
+pub(crate) use scheduler::Scheduler;
 pub use shared::SharedResult;
 
 /// What a handle needs from the thing it points at, whatever produces the result.
