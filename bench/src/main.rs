@@ -1,15 +1,18 @@
 //! `followup-bench`: followup against the Rust peer pools (rayon, tokio, threadpool,
 //! rusty_pool, a hand-written crossbeam-channel pool) and CPython's ThreadPool, on the
-//! workloads of peer-benchmarks.md (W1-W7, W3c, W4x, W7x), plus idle CPU and memory.
+//! workloads of peer-benchmarks.md (W1-W7, W3c, W4x, W7x), plus idle CPU and memory; and,
+//! with `--instructions`, instructions per task counted by valgrind's callgrind.
 //!
 //! ```text
 //! cargo run --release -p followup-bench -- [--quick] [--only W1,W2,...] [--reps N] [--json FILE]
+//! cargo run --release -p followup-bench -- --instructions [--quick] [--peers LIST] [--json FILE]
 //! ```
 //!
 //! See BENCHMARKS.md at the repository root for what each number means.
 
 mod harness;
 mod idle;
+mod instructions;
 mod memory;
 mod peers;
 mod python;
@@ -27,6 +30,7 @@ const USAGE: &str = "\
 followup-bench: followup against rayon, tokio, threadpool, rusty_pool, a channel pool and Python
 
 usage: cargo run --release -p followup-bench -- [--quick] [--only LIST] [--reps N] [--json FILE]
+       cargo run --release -p followup-bench -- --instructions [--quick] [--peers LIST] [--json FILE]
 
   --quick        tiny sizes, 1 repetition (for CI: checks every path, numbers meaningless)
   --only LIST    comma-separated parts to run: W1 W2 W3 W3c W4 W4x W5 W6 W7 W7x idle mem python
@@ -35,6 +39,9 @@ usage: cargo run --release -p followup-bench -- [--quick] [--only LIST] [--reps 
   --peers LIST   comma-separated peer names to keep in the Rust tables (exact names, or a
                  prefix ending in '*', e.g. followup*); for profiling one idiom
   --json FILE    also write every result as JSON to FILE
+  --instructions instead of the timing suite: instructions per task of each peer on one
+                 worker (follow-up chains, external submission), counted by valgrind's
+                 callgrind (needs valgrind; --quick: tiny task counts)
 ";
 
 /// Parsed command line.
@@ -45,6 +52,7 @@ struct Args {
     reps: Option<usize>,
     peers: Option<Vec<String>>,
     json: Option<String>,
+    instructions: bool,
 }
 
 fn parse_args() -> Args {
@@ -54,6 +62,7 @@ fn parse_args() -> Args {
         reps: None,
         peers: None,
         json: None,
+        instructions: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -85,6 +94,18 @@ fn parse_args() -> Args {
             "--peers" => {
                 let list = it.next().unwrap_or_else(|| die("--peers needs a list"));
                 args.peers = Some(list.split(',').map(|s| s.trim().to_string()).collect());
+            }
+            "--instructions" => args.instructions = true,
+            "--instructions-child" => {
+                const USE: &str = "--instructions-child PEER CASE N";
+                let peer = it.next().unwrap_or_else(|| die(USE));
+                let case = it.next().unwrap_or_else(|| die(USE));
+                let n = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| die(USE));
+                instructions::child(&peer, &case, n);
+                std::process::exit(0);
             }
             "--json" => args.json = Some(it.next().unwrap_or_else(|| die("--json needs a file"))),
             "--mem-child" => {
@@ -433,8 +454,62 @@ fn print_bars(bars: &[Bar], quick: bool) {
     );
 }
 
+/// `--instructions`: the callgrind table instead of the timing suite.
+fn run_instructions(args: &Args) {
+    let valgrind = instructions::valgrind_version().unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    });
+    let started = Instant::now();
+    let mut info = machine();
+    info.push(("valgrind", valgrind));
+    println!(
+        "# followup-bench --instructions: {} mode",
+        if args.quick { "quick" } else { "full" }
+    );
+    for (k, v) in &info {
+        println!("{k}: {v}");
+    }
+    let report = instructions::measure(args.quick, |p| args.keeps_peer(p)).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    });
+    instructions::print(&report);
+    let total = started.elapsed();
+    println!();
+    println!("total run time {:.0} s", total.as_secs_f64());
+    if let Some(path) = &args.json {
+        let doc = Json::obj(vec![
+            ("mode", Json::str(if args.quick { "quick" } else { "full" })),
+            (
+                "machine",
+                Json::Obj(
+                    info.iter()
+                        .map(|(k, v)| (k.to_string(), Json::str(v)))
+                        .collect(),
+                ),
+            ),
+            ("instructions", instructions::json(&report)),
+            ("total_secs", Json::Num(total.as_secs_f64())),
+        ]);
+        write_json(path, &doc);
+    }
+}
+
+fn write_json(path: &str, doc: &Json) {
+    let mut s = String::new();
+    doc.write(&mut s, 0);
+    s.push('\n');
+    std::fs::write(path, s).unwrap_or_else(|e| die(&format!("cannot write {path}: {e}")));
+    println!("JSON written to {path}");
+}
+
 fn main() {
     let args = parse_args();
+    if args.instructions {
+        run_instructions(&args);
+        return;
+    }
     let started = Instant::now();
     let mut sizes = if args.quick {
         Sizes::quick()
@@ -564,10 +639,6 @@ fn main() {
             ),
             ("total_secs", Json::Num(total.as_secs_f64())),
         ]);
-        let mut s = String::new();
-        doc.write(&mut s, 0);
-        s.push('\n');
-        std::fs::write(path, s).unwrap_or_else(|e| die(&format!("cannot write {path}: {e}")));
-        println!("JSON written to {path}");
+        write_json(path, &doc);
     }
 }

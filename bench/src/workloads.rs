@@ -6,6 +6,7 @@ use crate::harness::{leak, Latch};
 use crate::peers::Spawner;
 use crossbeam_channel::unbounded;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,9 @@ use std::time::{Duration, Instant};
 pub enum Workload {
     /// Submit many empty tasks, then wait.
     W1,
+    /// W1 with every worker held busy while main submits (not in [`Workload::ALL`]: the
+    /// instruction counts' external case).
+    W1g,
     /// Tasks return their index through a per-task handle, read in submission order.
     W2,
     /// Unordered map, one task per item, consumed while submitted.
@@ -53,6 +57,7 @@ impl Workload {
     pub fn id(self) -> &'static str {
         match self {
             Workload::W1 => "W1",
+            Workload::W1g => "W1g",
             Workload::W2 => "W2",
             Workload::W3 => "W3",
             Workload::W3c => "W3c",
@@ -76,6 +81,7 @@ impl Workload {
     pub fn title(self) -> &'static str {
         match self {
             Workload::W1 => "spawn",
+            Workload::W1g => "spawn, workers held",
             Workload::W2 => "results",
             Workload::W3 => "unordered map",
             Workload::W3c => "chunked map",
@@ -115,7 +121,7 @@ impl Workload {
     /// Tasks (or items) the timed region handles, to turn a wall time into a per-task cost.
     pub fn count(self, s: &Sizes) -> usize {
         match self {
-            Workload::W1 => s.w1_tasks,
+            Workload::W1 | Workload::W1g => s.w1_tasks,
             Workload::W2 => s.w2_tasks,
             Workload::W3 | Workload::W3c => s.w3_items,
             Workload::W4 | Workload::W4x => s.w4_tasks(),
@@ -139,6 +145,10 @@ impl Workload {
         match self {
             Workload::W1 => format!(
                 "Submit {} empty tasks (relaxed atomic increment) from main, then wait; {} workers.",
+                s.w1_tasks, s.workers
+            ),
+            Workload::W1g => format!(
+                "As W1 ({} tasks, {} workers), but a gate task holds every worker until main has submitted them all.",
                 s.w1_tasks, s.workers
             ),
             Workload::W2 => format!(
@@ -381,6 +391,31 @@ pub fn w1<S: Spawner>(s: &S, n: usize) -> Duration {
     ctx.latch.wait();
     let d = t.elapsed();
     ctx.wait_and_check("W1", n);
+    d
+}
+
+/// W1g: W1 with every worker held by a gate task while main submits, released after. No
+/// worker runs out of work mid-submission, so the sleeps and wake-ups of W1 (how many depends
+/// on how the threads happen to interleave) stay out: what is left is submission from outside
+/// plus running, the same every time, which is what an instruction count needs.
+pub fn w1g<S: Spawner>(s: &S, n: usize, workers: usize) -> Duration {
+    let gate = leak(Barrier::new(workers + 1));
+    for _ in 0..workers {
+        s.submit(move || {
+            gate.wait(); // held
+            gate.wait(); // released
+        });
+    }
+    gate.wait();
+    let ctx = Ctx::leaked(n);
+    let t = Instant::now();
+    for _ in 0..n {
+        s.submit(move || ctx.task());
+    }
+    gate.wait();
+    ctx.latch.wait();
+    let d = t.elapsed();
+    ctx.wait_and_check("W1g", n);
     d
 }
 

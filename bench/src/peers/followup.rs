@@ -4,6 +4,9 @@
 //!   worker (the task reaches the pool through a leaked `&'static ThreadPool`, so no `Arc`
 //!   clone per task, the same rule as the harness's other shared state).
 //! - `followup-apply_async`: the same with `apply_async` (handle dropped, or `get` in W2).
+//! - `followup-spawn(free fn)`: as `followup-spawn`, but the follow-up is the free function
+//!   `followup::spawn`, which finds the pool from the worker thread (like `rayon::spawn`), so
+//!   the task carries nothing. Only in the instruction counts (`--instructions`, W4).
 //! - `followup-callback`: `apply_async_with` + `Callbacks::on_success`, the callback (on the
 //!   worker) issuing the next task (W4, W7).
 //! - `followup-continuation`: `AsyncResult::map` continuations declared up front (W4, W7).
@@ -90,6 +93,51 @@ impl Spawner for FollowupSpawn {
     }
 }
 
+/// `ThreadPool::spawn` from main, follow-ups by the free `followup::spawn` on the worker.
+pub struct FollowupSpawnFn {
+    pool: ThreadPool,
+}
+
+impl Spawner for FollowupSpawnFn {
+    const NAME: &'static str = "followup-spawn(free fn)";
+    const FOLLOWUP: bool = true;
+    const IDLES: bool = false;
+    type Carry = ();
+
+    fn build(workers: usize) -> Self {
+        FollowupSpawnFn {
+            pool: ThreadPool::with_workers(workers).expect("followup pool"),
+        }
+    }
+
+    fn carry(&self) -> Self::Carry {}
+
+    fn recarry(_: &Self::Carry) -> Self::Carry {}
+
+    fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
+        self.pool.spawn(f).expect("followup spawn");
+    }
+
+    fn follow_up<F: FnOnce() + Send + 'static>(_: &Self::Carry, f: F) {
+        followup::spawn(f).expect("followup::spawn");
+    }
+
+    fn results(&self, _: u64) -> u64 {
+        unreachable!("spawn has no handle")
+    }
+
+    fn supports(w: Workload) -> Result<(), &'static str> {
+        match w {
+            Workload::W4 => Ok(()),
+            _ => Err("W1 is followup-spawn's; only the follow-up differs"),
+        }
+    }
+
+    fn shutdown(self) {
+        close_and_join(&self.pool);
+    }
+}
+
 /// `ThreadPool::apply_async` (handle dropped), follow-ups by `apply_async` from the worker;
 /// W2 reads each handle with `get`.
 pub struct FollowupApply {
@@ -136,7 +184,7 @@ impl Spawner for FollowupApply {
 
     fn supports(w: Workload) -> Result<(), &'static str> {
         match w {
-            Workload::W1 | Workload::W2 | Workload::W4 => Ok(()),
+            Workload::W1 | Workload::W1g | Workload::W2 | Workload::W4 => Ok(()),
             _ => Err("covered by followup-spawn"),
         }
     }

@@ -150,6 +150,7 @@ impl<S: Spawner> Session for SpawnSession<S> {
         let s = self.spawner();
         match w {
             Workload::W1 => Measured::Total(workloads::w1(s, z.w1_tasks)),
+            Workload::W1g => Measured::Total(workloads::w1g(s, z.w1_tasks, z.workers)),
             Workload::W2 => Measured::Total(workloads::w2(s, z.w2_tasks)),
             Workload::W3 => Measured::Total(workloads::w3(s, z.w3_items)),
             Workload::W3c => Measured::Total(workloads::w3c(s, z.w3_items, z.w3c_chunks)),

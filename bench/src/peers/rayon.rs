@@ -6,7 +6,8 @@
 //! `rayon-scope`: rayon's own idiom. `ThreadPool::scope` + `Scope::spawn` (the submitting
 //! closure runs on a worker; the scope is the wait) for W1/W4/W5/W6;
 //! `par_iter().for_each_with(sender)` for W3/W3c; `in_place_scope` driven from main for
-//! W4x/W7/W7x. `Scope::spawn` returns no handle, so W2 is n/a.
+//! W4x/W7/W7x. `Scope::spawn` returns no handle, so W2 is n/a. W1g is W1: the scope's closure
+//! holds the worker it runs on while it spawns.
 
 use super::{Peer, Session, Spawner};
 use crate::harness::{leak, Measured, Slot};
@@ -302,7 +303,8 @@ impl ScopeSession {
 impl Session for ScopeSession {
     fn run(&mut self, w: Workload, z: &Sizes) -> Measured {
         match w {
-            Workload::W1 => Measured::Total(self.w1(z.w1_tasks)),
+            // The scope's closure already runs on a worker, which it holds while it spawns.
+            Workload::W1 | Workload::W1g => Measured::Total(self.w1(z.w1_tasks)),
             Workload::W2 => unreachable!("rayon-scope has no W2"),
             Workload::W3 => Measured::Total(self.w3(z.w3_items)),
             Workload::W3c => Measured::Total(self.w3c(z.w3_items, z.w3c_chunks)),
