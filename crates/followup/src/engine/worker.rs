@@ -365,8 +365,11 @@ pub(crate) fn run_worker(local: WorkerLocal) {
         if let Some(job) = job {
             if searching {
                 searching = false;
-                // The last searcher found work: if more is waiting, wake a helper for it.
-                if sleep.stop_searching() && local.sees_work() {
+                // The last searcher found work: wake a sleeper to search in its place (rayon's
+                // `work_found`), so work this job issues (a follow-up) or more work arriving
+                // finds a searcher, and its issuer pays no wake-up syscall (13 µs median on
+                // this VM, W7). A burst ramps up to every worker this way too.
+                if sleep.stop_searching() {
                     sleep.notify_one();
                 }
             }

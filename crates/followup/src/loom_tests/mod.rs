@@ -34,6 +34,7 @@ mod lifecycle;
 mod loan;
 mod sleep;
 mod tracker;
+mod wakers;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;

@@ -221,7 +221,7 @@ fn run_worker(pool: &Pool, index: usize, parker: &LoomParker) {
         if let Some(job) = job {
             if searching {
                 searching = false;
-                if sleep.stop_searching() && pool.sees_work() {
+                if sleep.stop_searching() {
                     sleep.notify_one();
                 }
             }
