@@ -13,7 +13,7 @@ use crate::result::{AsyncResult, Callbacks, Kind, Outcome};
 use crate::shared::{complete, lock, state_name, Shared, CLOSE, RUN, TERMINATE};
 use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -359,6 +359,33 @@ impl Pool {
     /// issue follow-ups, and `join()` waits for them.
     fn close(&self) {
         self.shared().close();
+    }
+
+    /// A snapshot of the engine's always-on counters, as a dict: jobs `submitted`,
+    /// `completed`, `panicked` (a Rust-level panic; a Python exception is a completed job
+    /// whose result raises), `cancelled` (cancelled before starting, or given up by
+    /// `terminate`), `queued`, `running`, and `workers`, one dict per worker thread with the
+    /// jobs it `executed`, its `steals` and `parks`. A job is one engine task: an
+    /// `apply_async` call, one chunk of a map, one streaming runner.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.shared().engine().stats();
+        let workers = PyList::empty(py);
+        for w in &s.workers {
+            let d = PyDict::new(py);
+            d.set_item("executed", w.executed)?;
+            d.set_item("steals", w.steals)?;
+            d.set_item("parks", w.parks)?;
+            workers.append(d)?;
+        }
+        let d = PyDict::new(py);
+        d.set_item("submitted", s.submitted)?;
+        d.set_item("completed", s.completed)?;
+        d.set_item("panicked", s.panicked)?;
+        d.set_item("cancelled", s.cancelled)?;
+        d.set_item("queued", s.queued)?;
+        d.set_item("running", s.running)?;
+        d.set_item("workers", workers)?;
+        Ok(d)
     }
 
     /// Gives up all queued work (its results raise `PoolTerminated`); running tasks finish.

@@ -242,3 +242,18 @@ def test_a_garbage_collected_running_pool_warns():
         del p
         gc.collect()
     assert any(issubclass(x.category, ResourceWarning) for x in w)
+
+
+def test_stats_count_the_engines_jobs_once_the_pool_is_quiet():
+    pool = followup.ThreadPool(2)
+    assert [pool.apply_async(abs, (-i,)).get(WAIT) for i in range(5)] == list(range(5))
+    assert pool.map(abs, range(8), chunksize=4) == list(range(8))
+    pool.close()
+    pool.join()
+    s = pool.stats()
+    # 5 tasks and 2 map chunks: every one ran, none is left.
+    assert (s["submitted"], s["completed"], s["queued"], s["running"]) == (7, 7, 0, 0), s
+    assert (s["panicked"], s["cancelled"]) == (0, 0), s
+    assert len(s["workers"]) == 2
+    assert sum(w["executed"] for w in s["workers"]) == 7, s
+    assert set(s["workers"][0]) == {"executed", "steals", "parks"}
