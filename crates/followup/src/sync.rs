@@ -123,6 +123,37 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
+/// Waits on `cv` while `blocked()` holds, until `deadline` if one is given; returns the guard
+/// and whether `blocked()` cleared (false: the deadline passed first). The one condvar loop of
+/// the crate: result cells, groups and `join` wait through it. Poisoning is ignored, as in
+/// [`lock`].
+pub(crate) fn wait_while<'a, T>(
+    cv: &Condvar,
+    mut guard: MutexGuard<'a, T>,
+    deadline: Option<std::time::Instant>,
+    mut blocked: impl FnMut(&mut T) -> bool,
+) -> (MutexGuard<'a, T>, bool) {
+    while blocked(&mut guard) {
+        guard = match deadline {
+            None => match cv.wait(guard) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            },
+            Some(d) => {
+                let now = std::time::Instant::now();
+                if now >= d {
+                    return (guard, false);
+                }
+                match cv.wait_timeout(guard, d - now) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                }
+            }
+        };
+    }
+    (guard, true)
+}
+
 /// Under loom, [`lock`] takes loom's mutexes (the modelled protocols) and std's (the few
 /// places, such as the timer thread, that use std's directly and are not modelled).
 #[cfg(loom)]

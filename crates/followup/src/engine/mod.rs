@@ -19,7 +19,7 @@ pub(crate) use job::{Job, JobRef, Loan, Ran};
 pub(crate) use submit::Hold;
 
 use crate::error::{Error, Result};
-use crate::sync::{lock, Condvar, Mutex};
+use crate::sync::{lock, wait_while, Condvar, Mutex};
 use counters::{SharedCounters, WorkerCounters};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 use crossbeam_utils::sync::Parker;
@@ -366,28 +366,13 @@ impl Engine {
         }
         // A timeout too large for the clock is no limit.
         let deadline = timeout.and_then(crate::deadline::deadline);
-        {
-            let mut guard = lock(&self.quiet);
-            while !self.should_exit() {
-                match deadline {
-                    None => {
-                        guard = match self.quiet_cv.wait(guard) {
-                            Ok(g) => g,
-                            Err(p) => p.into_inner(),
-                        }
-                    }
-                    Some(d) => {
-                        let now = Instant::now();
-                        if now >= d {
-                            return Err(Error::Timeout);
-                        }
-                        guard = match self.quiet_cv.wait_timeout(guard, d - now) {
-                            Ok((g, _)) => g,
-                            Err(p) => p.into_inner().0,
-                        }
-                    }
-                }
-            }
+        // `.1`: the guard is dropped at the end of the statement, before the threads are joined.
+        let quiet = wait_while(&self.quiet_cv, lock(&self.quiet), deadline, |_| {
+            !self.should_exit()
+        })
+        .1;
+        if !quiet {
+            return Err(Error::Timeout);
         }
         self.sleep.notify_all();
         self.join_threads(deadline)
@@ -403,16 +388,10 @@ impl Engine {
         if let Some(d) = deadline {
             // Wait for every worker to leave its loop, so the timeout holds; joining after
             // that waits only for the thread to return.
-            let mut live = lock(&self.live);
-            while *live > 0 {
-                let now = Instant::now();
-                if now >= d {
-                    return Err(Error::Timeout);
-                }
-                live = match self.exited_cv.wait_timeout(live, d - now) {
-                    Ok((g, _)) => g,
-                    Err(p) => p.into_inner().0,
-                };
+            let all_left =
+                wait_while(&self.exited_cv, lock(&self.live), Some(d), |live| *live > 0).1;
+            if !all_left {
+                return Err(Error::Timeout);
             }
         }
         loop {

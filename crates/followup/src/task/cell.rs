@@ -27,7 +27,7 @@
 
 use crate::error::{Error, Result};
 use crate::payload::drop_quietly;
-use crate::sync::{lock, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{lock, wait_while, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::task::Waker;
 use std::time::Instant;
@@ -257,26 +257,7 @@ impl<T> Cell<T> {
     pub(crate) fn block(&self, until: Option<Instant>) {
         let mut inner: MutexGuard<'_, Inner<T>> = lock(&self.inner);
         inner.blocked += 1;
-        while self.phase() != DONE {
-            match until {
-                None => {
-                    inner = match self.ready.wait(inner) {
-                        Ok(g) => g,
-                        Err(p) => p.into_inner(),
-                    }
-                }
-                Some(t) => {
-                    let now = Instant::now();
-                    if now >= t {
-                        break;
-                    }
-                    inner = match self.ready.wait_timeout(inner, t - now) {
-                        Ok((g, _)) => g,
-                        Err(p) => p.into_inner().0,
-                    }
-                }
-            }
-        }
+        let (mut inner, _) = wait_while(&self.ready, inner, until, |_| self.phase() != DONE);
         inner.blocked -= 1;
     }
 }

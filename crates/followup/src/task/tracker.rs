@@ -8,7 +8,7 @@
 //! groups count in every ancestor too.
 
 use crate::error::Error;
-use crate::sync::{lock, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{lock, wait_while, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 use std::time::Instant;
 
 pub(crate) struct Tracker {
@@ -115,26 +115,7 @@ impl Tracker {
     pub(crate) fn block(&self, until: Option<Instant>) {
         let mut s = lock(&self.state);
         s.waiters += 1;
-        while self.pending() != 0 {
-            match until {
-                None => {
-                    s = match self.quiet.wait(s) {
-                        Ok(g) => g,
-                        Err(p) => p.into_inner(),
-                    }
-                }
-                Some(t) => {
-                    let now = Instant::now();
-                    if now >= t {
-                        break;
-                    }
-                    s = match self.quiet.wait_timeout(s, t - now) {
-                        Ok((g, _)) => g,
-                        Err(p) => p.into_inner().0,
-                    }
-                }
-            }
-        }
+        let (mut s, _) = wait_while(&self.quiet, s, until, |_| self.pending() != 0);
         s.waiters -= 1;
     }
 }
