@@ -207,7 +207,7 @@ pub(crate) trait Park {
     type Unparker: Unpark + Clone;
     /// Blocks until the token is available, and consumes it.
     fn park(&self);
-    /// Like `park`, but returns after `timeout` at the latest (the idle tick). Under loom it
+    /// Like `park`, but returns after `timeout` at the latest (a helping wait with a deadline). Under loom it
     /// is `park`: a model must not be rescued by a timeout.
     fn park_timeout(&self, timeout: std::time::Duration) {
         let _ = timeout;

@@ -4,7 +4,7 @@
 //! every unit counted in is counted out exactly once.
 //!
 //! The driver is a faithful copy of `WorkerLocal::execute`'s loan handling and of
-//! `Engine::admit_follow_up`/`schedule_follow_up` (which need the whole engine): the issuer
+//! `Engine::submit` (`engine/submit.rs`, which needs the whole engine): the issuer
 //! marks the follow-up `lend()` before publishing it and, when it finishes, `settle()`s (its
 //! unit passes on) or counts out; whoever executes or abandons the follow-up first makes sure
 //! it holds a unit (`Engine::ensure_unit`: count in, then `claim()`, or give the unit back if
@@ -88,7 +88,7 @@ fn loan_model(poll_join: bool) {
         let worker = {
             let w = Arc::clone(&w);
             thread::spawn(move || {
-                // admit_follow_up: the running job has not lent yet, so the follow-up borrows.
+                // submit: the running job has not lent yet, so the follow-up borrows.
                 w.loan.lend();
                 *lock(&w.slot) = true; // schedule: published on the local deque
                 w.issuer_done.store(true, Ordering::SeqCst);

@@ -54,7 +54,7 @@ struct Inner<T> {
     succeeded: Option<bool>,
     next: Option<Continuation<T>>,
     /// Wakers to wake on completion: an async task polling the handle, or a worker waiting
-    /// for it while it helps (see `Engine::wait_helping`). Usually empty or one.
+    /// for it while it helps (see `Engine::help_until`). Usually empty or one.
     wakers: Vec<Waker>,
     blocked: usize,
 }

@@ -24,7 +24,7 @@ struct Failures {
     first: Option<Error>,
     others: usize,
     waiters: usize,
-    /// Workers waiting for the count to reach zero while they help (`Engine::wait_helping`).
+    /// Workers waiting for the count to reach zero while they help (`Engine::help_until`).
     wakers: Vec<std::task::Waker>,
 }
 
