@@ -3,11 +3,19 @@
 //!
 //! # Scheduling order
 //! The local deque is LIFO: a follow-up issued by a running job is pushed on top and runs next
-//! on the same worker, cache-hot, without waking anyone (the seed's follow-up path). Idle
-//! workers steal from the bottom (oldest first). Two fairness bounds keep old work moving:
-//! every [`INJECTOR_EVERY`] jobs the worker looks at the shared injector first, and every
-//! [`OLDEST_EVERY`] jobs it takes its own oldest local job instead of the newest, so an endless
-//! chain of follow-ups can delay, but never starve, earlier work.
+//! on the same worker, cache-hot (the seed's follow-up path). Idle workers steal from the
+//! bottom (oldest first). Two fairness bounds keep old work moving: every [`INJECTOR_EVERY`]
+//! jobs the worker takes one job from the shared injector first, and every [`OLDEST_EVERY`]
+//! jobs its own oldest local job instead of the newest, so an endless chain of follow-ups can
+//! delay, but never starve, earlier work. The other way round, at most 2 older jobs run on a
+//! worker before a follow-up just issued there (test
+//! `scheduling::a_follow_up_runs_before_work_queued_earlier_within_the_fairness_bound`).
+//!
+//! # Waking
+//! No worker ever wakes by itself (there is no tick): a push wakes a sleeper when none is
+//! searching, and a worker that finds work while none searches wakes one to search in its
+//! place, so the next push usually finds a searcher and pays no syscall. See `sleep` for the
+//! protocol, and [`WorkerLocal::help_until`] for waits inside a job.
 //!
 //! # Lending the running job's unit
 //! Every admitted job holds one unit of the pool's outstanding counter (see `lifecycle`), a
