@@ -89,18 +89,8 @@ fn imap_head_of_line_a_slow_first_item_comes_first() {
 fn imap_unordered_yields_in_completion_order_a_slow_first_item_last() {
     let p = pool(2);
     let gate = Gate::new();
-    let g = Arc::clone(&gate);
     let mut it = p
-        .imap_unordered_with(
-            move |x: u32| {
-                if x == 0 {
-                    g.wait();
-                }
-                x
-            },
-            0..6,
-            opts(1, 16),
-        )
+        .imap_unordered_with(first_item_waits(&gate), 0..6, opts(1, 16))
         .unwrap();
     let mut first = Vec::new();
     for _ in 1..6 {
@@ -364,20 +354,10 @@ fn imap_with_a_slow_head_item_still_pulls_a_bounded_window() {
     guarded(|| {
         let p = pool(2);
         let gate = Gate::new();
-        let g = Arc::clone(&gate);
         let (input, pulled) = counted_naturals();
         let (cs, window) = (1, 4);
         let mut it = p
-            .imap_with(
-                move |x: u64| {
-                    if x == 0 {
-                        g.wait();
-                    }
-                    x
-                },
-                input,
-                opts(cs, window),
-            )
+            .imap_with(first_item_waits(&gate), input, opts(cs, window))
             .unwrap();
         assert_eq!(
             it.next_timeout(Duration::from_millis(50)),
@@ -514,18 +494,7 @@ fn default_chunking_a_slow_item_holds_no_finished_sibling_back_while_a_worker_is
             vec![Box::new(known), Box::new(unknown)];
         for (which, input) in inputs.into_iter().enumerate() {
             let gate = Gate::new();
-            let g = Arc::clone(&gate);
-            let mut it = p
-                .imap_unordered(
-                    move |x: u32| {
-                        if x == 0 {
-                            g.wait();
-                        }
-                        x
-                    },
-                    input,
-                )
-                .unwrap();
+            let mut it = p.imap_unordered(first_item_waits(&gate), input).unwrap();
             let mut others: Vec<u32> = (1..200)
                 .map(|_| it.next_timeout(LONG).unwrap().unwrap())
                 .collect();
@@ -587,18 +556,8 @@ fn an_explicit_chunksize_is_honoured_exactly() {
     guarded(|| {
         let p = pool(2);
         let gate = Gate::new();
-        let g = Arc::clone(&gate);
         let mut it = p
-            .imap_unordered_with(
-                move |x: u32| {
-                    if x == 0 {
-                        g.wait();
-                    }
-                    x
-                },
-                0..12,
-                opts(4, 8),
-            )
+            .imap_unordered_with(first_item_waits(&gate), 0..12, opts(4, 8))
             .unwrap();
         let mut first: Vec<u32> = (0..8)
             .map(|_| it.next_timeout(LONG).unwrap().unwrap())

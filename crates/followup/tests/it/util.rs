@@ -53,6 +53,21 @@ where
     within(BODY, f)
 }
 
+/// A mapping function that returns its item, except that item 0 first waits for `gate`: the
+/// stuck first item of the streaming tests.
+pub fn first_item_waits<T>(gate: &Arc<Gate>) -> impl Fn(T) -> T + Send + Sync + 'static
+where
+    T: PartialEq + From<u8>,
+{
+    let gate = Arc::clone(gate);
+    move |x| {
+        if x == T::from(0) {
+            gate.wait();
+        }
+        x
+    }
+}
+
 /// A one-shot gate: tasks [`wait`](Gate::wait) until the test [`open`](Gate::open)s it.
 /// Every wait is bounded; a wait that times out panics (failing the task, and so the test).
 #[derive(Debug, Default)]
