@@ -25,6 +25,7 @@
 //! as a clone and stays, so every read of a failed cell reports the same error (Python
 //! re-raises the same exception on every `get`).
 
+use super::waiters::add_waker;
 use crate::error::{Error, Result};
 use crate::payload::drop_quietly;
 use crate::sync::{lock, wait_while, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
@@ -57,14 +58,6 @@ struct Inner<T> {
     /// for it while it helps (see `Engine::help_until`). Usually empty or one.
     wakers: Vec<Waker>,
     blocked: usize,
-}
-
-/// Adds `waker` unless an equivalent one is registered already (a re-poll, a waiting worker
-/// going round its loop), so the list stays as short as the number of distinct waiters.
-pub(crate) fn add_waker(wakers: &mut Vec<Waker>, waker: &Waker) {
-    if !wakers.iter().any(|w| w.will_wake(waker)) {
-        wakers.push(waker.clone());
-    }
 }
 
 /// What `take` found.

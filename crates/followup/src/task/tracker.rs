@@ -7,6 +7,7 @@
 //! the tree can still grow: a wait that returns at zero has seen the whole tree. Nested
 //! groups count in every ancestor too.
 
+use super::waiters::Waiters;
 use crate::error::Error;
 use crate::sync::{lock, wait_while, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 use std::time::Instant;
@@ -17,6 +18,8 @@ pub(crate) struct Tracker {
     parent: Option<Arc<Tracker>>,
     state: Mutex<Failures>,
     quiet: Condvar,
+    /// Workers waiting for the count to reach zero while they help (`Engine::help_until`).
+    helpers: Waiters,
 }
 
 #[derive(Default)]
@@ -24,8 +27,6 @@ struct Failures {
     first: Option<Error>,
     others: usize,
     waiters: usize,
-    /// Workers waiting for the count to reach zero while they help (`Engine::help_until`).
-    wakers: Vec<std::task::Waker>,
 }
 
 impl Tracker {
@@ -36,6 +37,7 @@ impl Tracker {
             parent,
             state: Mutex::new(Failures::default()),
             quiet: Condvar::new(),
+            helpers: Waiters::new(),
         }
     }
 
@@ -58,14 +60,12 @@ impl Tracker {
             }
         }
         if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let mut s = lock(&self.state);
+            let s = lock(&self.state);
             if s.waiters > 0 {
                 self.quiet.notify_all();
             }
-            let wakers = std::mem::take(&mut s.wakers);
             drop(s);
-            // Waking unparks a thread: it cannot panic or run user code.
-            wakers.into_iter().for_each(std::task::Waker::wake);
+            self.helpers.wake_all();
         }
         if let Some(p) = &self.parent {
             p.exit(error);
@@ -106,9 +106,9 @@ impl Tracker {
 
     /// Asks for `waker` to be woken when the count next reaches zero. The caller re-checks
     /// [`pending`](Self::pending) afterwards: a zero reached before this call is seen there
-    /// (registration and the zero crossing both take the state lock).
+    /// (the fences of [`Waiters`] order the registration against the zero crossing).
     pub(crate) fn register_waker(&self, waker: &std::task::Waker) {
-        super::cell::add_waker(&mut lock(&self.state).wakers, waker);
+        self.helpers.register(waker);
     }
 
     /// Blocks until the count is zero or `until` passes.
