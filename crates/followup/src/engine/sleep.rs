@@ -112,16 +112,15 @@ impl<P: Park> Sleep<P> {
     }
 
     /// Parks worker `index` unless `recheck` (run after registering) finds a reason to stay up,
-    /// for at most `tick` if given. The caller must not be counted as searching; on return it
-    /// is (by its waker, or here). Returns true if a notifier woke it, false if it woke by
-    /// itself (recheck, tick, spurious).
+    /// for at most `timeout` if given (a helping wait's deadline). The caller must not be
+    /// counted as searching; on return it is (by its waker, or here).
     pub(crate) fn sleep(
         &self,
         index: usize,
         parker: &P,
-        tick: Option<Duration>,
+        timeout: Option<Duration>,
         recheck: impl FnOnce() -> bool,
-    ) -> bool {
+    ) {
         {
             let mut idle = lock(&self.idle);
             idle.stack.push(index);
@@ -130,25 +129,23 @@ impl<P: Park> Sleep<P> {
         }
         fence(Ordering::SeqCst);
         if !recheck() {
-            match tick {
+            match timeout {
                 Some(t) => parker.park_timeout(t),
                 None => parker.park(),
             }
         }
-        !self.leave(index)
+        self.leave(index);
     }
 
     /// Removes `index` from the idle set if a notifier has not already done so, and makes
-    /// sure it is counted as searching exactly once. True if it was still in the set.
-    fn leave(&self, index: usize) -> bool {
+    /// sure it is counted as searching exactly once.
+    fn leave(&self, index: usize) {
         let mut idle = lock(&self.idle);
-        let member = idle.member[index];
-        if member {
+        if idle.member[index] {
             idle.member[index] = false;
             idle.stack.retain(|&i| i != index);
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
             self.searching.fetch_add(1, Ordering::SeqCst);
         }
-        member
     }
 }
