@@ -24,6 +24,8 @@ use std::sync::Arc;
 #[must_use = "dropping a Hold at once releases the unit it was taken for"]
 pub(crate) struct Hold {
     engine: EngineRef,
+    /// The unit went to a job (`pass_on`): dropping the hold no longer counts out.
+    passed: bool,
 }
 
 impl Hold {
@@ -33,6 +35,7 @@ impl Hold {
         engine.admit(engine.on_own_worker())?;
         Ok(Hold {
             engine: engine.clone(),
+            passed: false,
         })
     }
 
@@ -42,6 +45,7 @@ impl Hold {
         self.engine.admit(true)?;
         Ok(Hold {
             engine: self.engine.clone(),
+            passed: false,
         })
     }
 
@@ -51,16 +55,16 @@ impl Hold {
     }
 
     /// Gives the unit to a job that is about to be queued (it will count out when it finishes).
-    fn pass_on(self) -> EngineRef {
-        let engine = self.engine.clone();
-        std::mem::forget(self);
-        engine
+    fn pass_on(mut self) {
+        self.passed = true;
     }
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        self.engine.finish_one();
+        if !self.passed {
+            self.engine.finish_one();
+        }
     }
 }
 
@@ -98,7 +102,7 @@ impl Engine {
     /// Queues a job that takes over `hold`'s unit.
     pub(crate) fn submit_held(&self, hold: Hold, job: JobRef) {
         debug_assert!(std::ptr::eq(Arc::as_ptr(hold.engine()), self));
-        let _unit_now_the_jobs = hold.pass_on();
+        hold.pass_on();
         with_worker_of(self, |w| {
             self.count_submitted(w);
             self.enqueue(job, w)

@@ -391,6 +391,23 @@ mod tests {
         }
     }
 
+    /// Every unit a map call holds (the call's own, one per chunk) is released without
+    /// leaking the engine: once the pool is joined and dropped, the engine is freed.
+    #[test]
+    fn map_releases_its_units_and_the_engine_is_freed() {
+        let pool = ThreadPool::with_workers(2).unwrap();
+        let engine = std::sync::Arc::downgrade(pool.engine());
+        let opts = MapOptions::new().chunksize(2);
+        assert_eq!(pool.map_with(|x: u32| x, 0..10, opts).unwrap().len(), 10);
+        let p = pool.clone();
+        let chained = pool.apply_async(move || p.apply_async(|| 1).unwrap().map(|x| x + 1));
+        assert_eq!(chained.unwrap().get().unwrap().get().unwrap(), 2);
+        pool.close();
+        pool.join().unwrap();
+        drop(pool);
+        assert!(engine.upgrade().is_none(), "the engine outlived its pool");
+    }
+
     #[test]
     fn an_input_shorter_than_its_exact_size_hint_maps_what_it_gave() {
         let pool = ThreadPool::with_workers(2).unwrap();
