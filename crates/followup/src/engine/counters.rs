@@ -50,6 +50,7 @@ impl Counter {
     }
 
     /// Adds one. Only the owning worker calls this, so load-then-store loses nothing.
+    #[inline]
     pub(crate) fn bump(&self) {
         self.0.store(
             self.0.load(Ordering::Relaxed).wrapping_add(1),

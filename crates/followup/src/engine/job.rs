@@ -11,7 +11,8 @@ use crate::sync::{Arc, AtomicU8, Ordering};
 /// Both methods may be called on a job that was already claimed elsewhere (cancelled, or run
 /// inline by a thread that waited for it); they must then do nothing.
 pub(crate) trait Job: Send + Sync {
-    /// Runs the job on the current thread; says how it ended, for the pool's statistics.
+    /// Runs the job on the current thread; says how it ended, for the pool's statistics. A
+    /// panic may escape: the engine then contains it and counts the job as panicked.
     fn run(self: Arc<Self>) -> Ran;
     /// The pool was terminated before the job started: resolve it without running it.
     fn abandon(self: Arc<Self>);
@@ -61,12 +62,21 @@ impl Loan {
         Loan(AtomicU8::new(OWN))
     }
 
+    /// Back to holding its own unit, for a job reused for new work (by its only holder,
+    /// before it is published).
+    #[inline]
+    pub(crate) fn reset(&self) {
+        self.0.store(OWN, Ordering::Relaxed);
+    }
+
     /// Marks the job as borrowing; before it is published to any queue.
+    #[inline]
     pub(crate) fn lend(&self) {
         self.0.store(PENDING, Ordering::Relaxed);
     }
 
     /// True while the job borrows the unit of an issuer that has not finished.
+    #[inline]
     pub(crate) fn is_pending(&self) -> bool {
         self.0.load(Ordering::Acquire) == PENDING
     }
@@ -75,6 +85,7 @@ impl Loan {
     /// have counted that unit in *before*, so the counter cannot touch zero in between);
     /// false if the issuer settled first and the job already holds its unit.
     #[must_use]
+    #[inline]
     pub(crate) fn claim(&self) -> bool {
         self.0
             .compare_exchange(PENDING, OWN, Ordering::AcqRel, Ordering::Acquire)
@@ -84,6 +95,7 @@ impl Loan {
     /// The issuer finished: true if its unit passed to the job (so the issuer must not count
     /// out); false if the job was claimed first and took its own.
     #[must_use]
+    #[inline]
     pub(crate) fn settle(&self) -> bool {
         self.0
             .compare_exchange(PENDING, SETTLED, Ordering::AcqRel, Ordering::Acquire)

@@ -94,15 +94,18 @@ impl Lifecycle {
         self.closed.store(true, Ordering::SeqCst);
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
 
+    #[inline]
     pub(crate) fn is_terminated(&self) -> bool {
         self.terminated.load(Ordering::SeqCst)
     }
 
     /// Workers may exit and `join` may return: terminated, or closed with nothing outstanding.
+    #[inline]
     pub(crate) fn is_finished(&self) -> bool {
         self.is_terminated()
             || (self.closed.load(Ordering::SeqCst) && self.outstanding.load(Ordering::SeqCst) == 0)

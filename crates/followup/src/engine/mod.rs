@@ -217,10 +217,12 @@ impl Engine {
         with_worker_of(self, |w| w.is_some())
     }
 
+    #[inline]
     pub(crate) fn is_terminated(&self) -> bool {
         self.lifecycle.is_terminated()
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.lifecycle.is_closed()
     }
@@ -246,6 +248,7 @@ impl Engine {
     /// (Counting in *after* the takeover would let the issuer count its own unit out first,
     /// and the counter touch zero while this job is about to run: loom model
     /// `loan::loaned_unit_keeps_join_waiting`.)
+    #[inline]
     fn ensure_unit(&self, job: &JobRef) {
         if job.loan().is_pending() {
             self.lifecycle.count_in();
@@ -256,6 +259,7 @@ impl Engine {
     }
 
     /// Counts one unit of work out; wakes `join` and idle workers when a closed pool goes quiet.
+    #[inline]
     fn finish_one(&self) {
         if self.lifecycle.finish() {
             self.wake_for_shutdown();

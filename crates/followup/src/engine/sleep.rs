@@ -68,6 +68,7 @@ impl<P: Park> Sleep<P> {
 
     /// A cheap hint for local pushes: is some worker asleep while none is searching? The
     /// caller must issue a SeqCst fence after its push and before this (see `worker::push`).
+    #[inline]
     pub(crate) fn could_wake(&self) -> bool {
         self.sleepers.load(Ordering::Relaxed) > 0 && self.searching.load(Ordering::Relaxed) == 0
     }

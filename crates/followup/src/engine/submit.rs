@@ -87,11 +87,12 @@ impl Engine {
                 Some(w) => EngineRef::Shard(Arc::clone(&w.shard)),
                 None => EngineRef::Shared(Arc::clone(self)),
             };
-            (job, engine)
+            (Arc::clone(job), engine)
         })
     }
 
-    /// [`submit`](Self::submit) for a job without a handle: no engine reference is taken.
+    /// [`submit`](Self::submit) for a job without a handle: no engine reference is taken, and
+    /// the queue's reference is the only one (no count to raise and drop again).
     pub(crate) fn submit_detached<J: Job + 'static>(
         self: &Arc<Self>,
         make: impl FnOnce() -> Arc<J>,
@@ -117,7 +118,7 @@ impl Engine {
     fn submit_with<J: Job + 'static, R>(
         self: &Arc<Self>,
         make: impl FnOnce() -> Arc<J>,
-        keep: impl FnOnce(Arc<J>, Option<&WorkerLocal>) -> R,
+        keep: impl FnOnce(&Arc<J>, Option<&WorkerLocal>) -> R,
     ) -> Result<R> {
         with_worker_of(self, |worker| {
             let lent = match worker {
@@ -138,15 +139,17 @@ impl Engine {
             };
             self.count_submitted(worker);
             let job = make();
-            let queued: JobRef = job.clone();
+            let kept = keep(&job, worker);
+            let queued: JobRef = job;
             if let (true, Some(w)) = (lent, worker) {
                 w.record_loan(&queued);
             }
             self.enqueue(queued, worker);
-            Ok(keep(job, worker))
+            Ok(kept)
         })
     }
 
+    #[inline]
     fn count_submitted(&self, worker: Option<&WorkerLocal>) {
         match worker {
             Some(w) => w.counters().submitted.bump(),
@@ -157,6 +160,7 @@ impl Engine {
     /// Queues an admitted job: on `worker`'s local deque when given (the current thread is
     /// that worker), on the shared injector otherwise. After `terminate` the job is given up
     /// at once instead.
+    #[inline]
     fn enqueue(&self, job: JobRef, worker: Option<&WorkerLocal>) {
         if self.is_terminated() {
             self.abandon_now(job);

@@ -53,6 +53,9 @@ pub(crate) struct WorkerLocal {
     /// This worker's own counted reference to the engine, for handles made here.
     pub(crate) shard: Arc<super::Shard>,
     pub(crate) index: usize,
+    /// This worker's statistics line in `engine.counters`, looked up once: the engine (kept
+    /// alive by `engine` above) never moves or frees it.
+    counters: *const super::counters::WorkerCounters,
     deque: Deque<JobRef>,
     own_stealer: Stealer<JobRef>,
     tick: Cell<u32>,
@@ -68,6 +71,11 @@ pub(crate) struct WorkerLocal {
     /// Unparks this worker: registered with whatever a helping wait waits for.
     waker: Waker,
 }
+
+// SAFETY: every field but `counters` is `Send` (the deque's owner half moves with the thread
+// that owns it). `counters` points into the engine that `engine` keeps alive, and is only read
+// through atomics, which any thread may do.
+unsafe impl Send for WorkerLocal {}
 
 /// Wakes a worker from its park (a waiting worker registers this with the event it awaits).
 struct UnparkWorker(Unparker);
@@ -115,8 +123,10 @@ impl WorkerLocal {
     ) -> WorkerLocal {
         let own_stealer = deque.stealer();
         let waker = Waker::from(Arc::new(UnparkWorker(parker.unparker().clone())));
+        let counters: *const super::counters::WorkerCounters = &*engine.counters[index];
         WorkerLocal {
             shard: Arc::new(super::Shard(Arc::clone(&engine))),
+            counters,
             engine,
             index,
             deque,
@@ -132,8 +142,12 @@ impl WorkerLocal {
     }
 
     /// This worker's statistics line (only this thread writes it).
+    #[inline]
     pub(crate) fn counters(&self) -> &super::counters::WorkerCounters {
-        &self.engine.counters[self.index]
+        // SAFETY: `counters` points into `self.engine.counters`, a boxed slice that lives as
+        // long as the engine, which `self.engine` keeps alive; it is never mutated in place
+        // (each counter is atomic).
+        unsafe { &*self.counters }
     }
 
     /// Tells the pool's idle hook that this worker ran out of work (a panic in it is
@@ -150,6 +164,7 @@ impl WorkerLocal {
     /// stranded behind it. With a sibling already searching, or none asleep, this costs a
     /// deque push, a fence and two loads. The fence pairs with the sleeper's (see `sleep`):
     /// a sibling going to sleep either sees this push or is seen here.
+    #[inline]
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
         fence(Ordering::SeqCst);
@@ -249,6 +264,7 @@ impl WorkerLocal {
 
     /// Lends the running job's unit to the follow-up about to be issued, if it has not lent
     /// it already; the caller must then call `record_loan` with that follow-up.
+    #[inline]
     pub(crate) fn try_lend(&self) -> bool {
         if self.in_job.get() && !self.lent.get() {
             self.lent.set(true);
@@ -260,6 +276,7 @@ impl WorkerLocal {
 
     /// Remembers the follow-up that borrows the running job's unit (marked before it is
     /// published).
+    #[inline]
     pub(crate) fn record_loan(&self, job: &JobRef) {
         debug_assert!(self.lent.get(), "loan recorded without try_lend");
         job.loan().lend();
@@ -319,8 +336,8 @@ impl WorkerLocal {
         let outer_in_job = self.in_job.replace(true);
         let outer_lent = self.lent.replace(false);
         let outer_borrower = self.borrower.take();
-        // A job's own panics are caught inside it; this guard is for what escapes anyway (a
-        // result whose Drop panics, say): the worker must survive everything.
+        // The worker must survive everything: this guard catches what a job lets escape (a
+        // detached job without a group leaves its panics to it; any job, a panicking Drop).
         let counters = self.counters();
         counters.started.bump();
         let escaped = catch_unwind(AssertUnwindSafe(|| {

@@ -16,16 +16,32 @@ thread_local! {
     static FRAME: Cell<*const Frame<'static>> = const { Cell::new(std::ptr::null()) };
 }
 
+/// Puts the previous frame back when a task's run ends, by unwinding too.
+struct Restore(*const Frame<'static>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        FRAME.with(|c| c.set(self.0));
+    }
+}
+
 /// Runs `f` with `frame` as the current task, restoring the previous one afterwards (tasks
 /// nest when a waiting worker runs other work).
 pub(crate) fn enter<R>(frame: &Frame<'_>, f: impl FnOnce() -> R) -> R {
-    struct Restore(*const Frame<'static>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            FRAME.with(|c| c.set(self.0));
-        }
-    }
     let previous = FRAME.with(|c| c.replace(std::ptr::from_ref(frame).cast::<Frame<'static>>()));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Runs `f` as no task at all: `is_cancelled` false, no group, no identity. On a worker's own
+/// loop that is the state already, so it costs one thread-local read; nested in a waiting task
+/// (a helping wait runs other work) the waiter's frame is hidden meanwhile.
+pub(crate) fn enter_none<R>(f: impl FnOnce() -> R) -> R {
+    let previous = FRAME.with(Cell::get);
+    if previous.is_null() {
+        return f();
+    }
+    FRAME.with(|c| c.set(std::ptr::null()));
     let _restore = Restore(previous);
     f()
 }
@@ -39,6 +55,7 @@ fn with_frame<R>(f: impl FnOnce(Option<&Frame<'_>>) -> R) -> R {
 }
 
 /// The group tracker of the running task, if any: work it issues joins the same group.
+#[inline]
 pub(crate) fn current_tracker() -> Option<Arc<Tracker>> {
     with_frame(|f| f.and_then(|f| f.tracker.cloned()))
 }

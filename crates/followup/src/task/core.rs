@@ -334,15 +334,26 @@ unsafe impl<F: Send> Sync for Detached<F> {}
 static NEVER_CANCELLED: crate::sync::AtomicU8 = crate::sync::AtomicU8::new(0);
 
 impl<F: FnOnce() + Send + 'static> Detached<F> {
-    pub(crate) fn new(f: F, tracker: Option<Arc<Tracker>>) -> Self {
+    /// The job for `f`: this thread's spare job of the same type refilled if there is one
+    /// (see `spare`), a new allocation otherwise.
+    pub(crate) fn build(f: F, tracker: Option<Arc<Tracker>>) -> Arc<Self> {
         if let Some(t) = &tracker {
             t.enter();
         }
-        Detached {
+        // A kept job has no group (see `run`), so it only fits a job without one.
+        if tracker.is_none() {
+            if let Some(job) = super::spare::take::<Self>() {
+                // SAFETY: `take` returns the only reference (see `spare`), not yet published.
+                unsafe { *job.f.get() = Some(f) };
+                job.loan.reset();
+                return job;
+            }
+        }
+        Arc::new(Detached {
             f: UnsafeCell::new(Some(f)),
             tracker,
             loan: Loan::new(),
-        }
+        })
     }
 
     fn take(&self) -> Option<F> {
@@ -356,7 +367,17 @@ impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
         let Some(f) = self.take() else {
             return Ran::Cancelled;
         };
-        let tracker = self.tracker.as_ref();
+        let Some(tracker) = self.tracker.as_ref() else {
+            // No group to tell: the task is invisible to `is_cancelled` and the group look-ups
+            // (as if no task ran), and a panic is left to the engine's guard, which contains
+            // it, payload and all, and counts it: one unwind guard, not two.
+            context::enter_none(f);
+            // Empty now, and without a group: this thread's next job of this type may reuse
+            // the allocation, if nobody else holds it (`keep` checks).
+            super::spare::keep(self);
+            return Ran::Completed;
+        };
+        let tracker = Some(tracker);
         let frame = Frame {
             state: &NEVER_CANCELLED,
             id: std::ptr::null(),

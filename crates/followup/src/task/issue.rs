@@ -46,7 +46,7 @@ where
 {
     engine.submit_detached(|| {
         let tracker = tracker.or_else(context::current_tracker);
-        Arc::new(Detached::new(f, tracker))
+        Detached::build(f, tracker)
     })
 }
 
@@ -59,7 +59,7 @@ where
     F: FnOnce() + Send + 'static,
 {
     let engine = Arc::clone(hold.engine());
-    engine.submit_held(hold, Arc::new(Detached::new(f, tracker)));
+    engine.submit_held(hold, Detached::build(f, tracker));
 }
 
 /// Queues a task whose closure returns the full outcome and that takes over `hold`'s unit

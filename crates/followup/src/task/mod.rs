@@ -17,6 +17,7 @@ pub(crate) mod handle;
 pub(crate) mod issue;
 mod scheduler;
 pub(crate) mod shared;
+mod spare;
 pub(crate) mod tracker;
 pub(crate) mod waiters;
 

@@ -136,3 +136,52 @@ fn stats_count_every_kind_of_end_once_the_pool_is_quiet() {
         assert_eq!(executed, 14, "{s:?}");
     });
 }
+
+/// Each step of a chain issues the next with the same closure type, so the worker reuses one
+/// step's allocation for the next (`task::spare`). Captures must still be dropped when a step
+/// returns, steps of a group (never reused) must mix in, and a panicking step must not leave
+/// a half-filled job behind for the next.
+#[test]
+fn reused_follow_up_allocations_drop_their_captures_and_mix_with_group_tasks() {
+    fn step(p: ThreadPool, token: Arc<()>, ran: Arc<AtomicUsize>, left: usize) {
+        let n = ran.fetch_add(1, Ordering::SeqCst);
+        if left == 0 {
+            return;
+        }
+        let q = p.clone();
+        let (t, r) = (Arc::clone(&token), Arc::clone(&ran));
+        if n % 7 == 3 {
+            // A group task in between (kept out of the spare slot: it has a tracker).
+            let group = p.group();
+            group.spawn(move || step(q, t, r, left - 1)).unwrap();
+        } else if n % 211 == 5 {
+            // A step that panics after issuing its successor.
+            p.spawn(move || step(q, t, r, left - 1)).unwrap();
+            panic!("planned");
+        } else {
+            p.spawn(move || step(q, t, r, left - 1)).unwrap();
+        }
+    }
+    let p = pool(2);
+    let token = Arc::new(());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (q, t, r) = (p.clone(), Arc::clone(&token), Arc::clone(&ran));
+    p.spawn(move || step(q, t, r, 2_000)).unwrap();
+    let q = p.clone();
+    within(LONG, move || {
+        q.close();
+        q.join().unwrap();
+    });
+    assert_eq!(ran.load(Ordering::SeqCst), 2_001);
+    assert_eq!(
+        Arc::strong_count(&token),
+        1,
+        "a finished step kept its captures"
+    );
+    let s = p.stats();
+    assert_eq!(
+        (s.completed + s.panicked, s.submitted),
+        (2_001, 2_001),
+        "{s:?}"
+    );
+}
