@@ -15,7 +15,7 @@ mod sleep;
 mod submit;
 mod worker;
 
-pub(crate) use job::{Job, JobRef, Loan, Ran};
+pub(crate) use job::{loan_of, Job, JobRef, Loan, Ran};
 pub(crate) use submit::Hold;
 
 use crate::error::{Error, Result};
@@ -250,9 +250,9 @@ impl Engine {
     /// `loan::loaned_unit_keeps_join_waiting`.)
     #[inline]
     fn ensure_unit(&self, job: &JobRef) {
-        if job.loan().is_pending() {
+        if loan_of(job).is_pending() {
             self.lifecycle.count_in();
-            if !job.loan().claim() {
+            if !loan_of(job).claim() {
                 self.finish_one();
             }
         }

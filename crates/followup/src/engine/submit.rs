@@ -159,16 +159,13 @@ impl Engine {
 
     /// Queues an admitted job: on `worker`'s local deque when given (the current thread is
     /// that worker), on the shared injector otherwise. After `terminate` the job is given up
-    /// at once instead.
+    /// instead: at once off the pool; on a worker when it is popped (every worker checks
+    /// `terminated` before it runs a job, and empties its deque when it leaves its loop).
     #[inline]
     fn enqueue(&self, job: JobRef, worker: Option<&WorkerLocal>) {
-        if self.is_terminated() {
-            self.abandon_now(job);
-            return;
-        }
         match worker {
-            // The worker checks `terminated` before running anything it pops.
             Some(w) => w.push(job),
+            None if self.is_terminated() => self.abandon_now(job),
             None => {
                 self.injector.push(job);
                 self.sleep.notify_one();

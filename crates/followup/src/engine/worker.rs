@@ -42,6 +42,13 @@ use std::time::Instant;
 const INJECTOR_EVERY: u32 = 61;
 /// Take the oldest local job instead of the newest once every this many jobs.
 const OLDEST_EVERY: u32 = 31;
+/// The first tick after `tick` that is a multiple of [`INJECTOR_EVERY`] or [`OLDEST_EVERY`]
+/// (the tick wraps at `u32::MAX`, which at worst shifts one turn a little).
+fn next_fair_turn(tick: u32) -> u32 {
+    let next = |every: u32| tick.wrapping_add(every - tick % every);
+    next(INJECTOR_EVERY).min(next(OLDEST_EVERY))
+}
+
 /// Fruitless search rounds before parking (rayon uses 32): short, so an idle pool burns almost
 /// no CPU, but long enough to catch work submitted a moment later without a wake-up syscall.
 const SEARCH_ROUNDS: u32 = 32;
@@ -59,6 +66,8 @@ pub(crate) struct WorkerLocal {
     deque: Deque<JobRef>,
     own_stealer: Stealer<JobRef>,
     tick: Cell<u32>,
+    /// The next tick at which a fairness turn (see the module docs) is due.
+    fair_turn: Cell<u32>,
     /// A job is executing on this thread (its unit can be lent).
     in_job: Cell<bool>,
     /// The executing job has lent its unit (to `borrower`, once it is scheduled).
@@ -132,6 +141,7 @@ impl WorkerLocal {
             deque,
             own_stealer,
             tick: Cell::new(0),
+            fair_turn: Cell::new(next_fair_turn(0)),
             in_job: Cell::new(false),
             lent: Cell::new(false),
             borrower: Cell::new(None),
@@ -174,20 +184,37 @@ impl WorkerLocal {
     }
 
     /// Finds the next job: local newest, with the fairness bounds above, then the injector,
-    /// then the other workers.
+    /// then the other workers. The common case (no fairness turn due, a local job) is a
+    /// compare and a pop, inlined into the loop; the rest is out of line.
+    #[inline]
     pub(crate) fn find_work(&self) -> Option<JobRef> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
-        if tick % INJECTOR_EVERY == 0 {
-            // One job, not a batch: a batch would land on top of the local deque and bury
-            // the follow-ups issued here under older work.
-            if let Some(job) = self.steal_one_injected() {
+        if tick != self.fair_turn.get() {
+            if let Some(job) = self.deque.pop() {
                 return Some(job);
             }
         }
-        if tick % OLDEST_EVERY == 0 {
-            if let Steal::Success(job) = self.own_stealer.steal() {
-                return Some(job);
+        self.find_work_slowly(tick)
+    }
+
+    /// [`find_work`](Self::find_work) when a fairness turn is due or the local deque is empty.
+    #[cold]
+    #[inline(never)]
+    fn find_work_slowly(&self, tick: u32) -> Option<JobRef> {
+        if tick == self.fair_turn.get() {
+            self.fair_turn.set(next_fair_turn(tick));
+            if tick % INJECTOR_EVERY == 0 {
+                // One job, not a batch: a batch would land on top of the local deque and
+                // bury the follow-ups issued here under older work.
+                if let Some(job) = self.steal_one_injected() {
+                    return Some(job);
+                }
+            }
+            if tick % OLDEST_EVERY == 0 {
+                if let Steal::Success(job) = self.own_stealer.steal() {
+                    return Some(job);
+                }
             }
         }
         self.deque
@@ -279,7 +306,7 @@ impl WorkerLocal {
     #[inline]
     pub(crate) fn record_loan(&self, job: &JobRef) {
         debug_assert!(self.lent.get(), "loan recorded without try_lend");
-        job.loan().lend();
+        super::loan_of(job).lend();
         let old = self.borrower.replace(Some(Arc::clone(job)));
         debug_assert!(old.is_none(), "a job lent its unit twice");
     }
@@ -361,7 +388,7 @@ impl WorkerLocal {
         self.lent.set(outer_lent);
         self.in_job.set(outer_in_job);
         let passed_on = match self.borrower.replace(outer_borrower) {
-            Some(borrower) => borrower.loan().settle(),
+            Some(borrower) => super::loan_of(&borrower).settle(),
             None => false,
         };
         if !passed_on {

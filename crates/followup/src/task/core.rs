@@ -23,12 +23,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// wins, `deliver` takes its input back itself. `work` is taken only by the thread that won
 /// `Cell::claim`/`request_cancel`/`claim_waiting` (an AcqRel CAS that succeeds for exactly one
 /// thread). So no two threads ever touch either at once.
+///
+/// `repr(C)` with the [`Loan`] first: the engine reads it through the job pointer (see
+/// [`Job`]'s safety contract).
+#[repr(C)]
 pub(crate) struct Task<I, T, F> {
+    loan: Loan,
     cell: Cell<T>,
     input: UnsafeCell<Option<I>>,
     work: UnsafeCell<Option<(F, Callbacks<T>)>>,
     tracker: Option<Arc<Tracker>>,
-    loan: Loan,
 }
 
 // SAFETY: the UnsafeCells are accessed by one thread at a time (see the type's docs); the
@@ -51,12 +55,13 @@ where
         if let Some(t) = &tracker {
             t.enter();
         }
+        const { assert!(std::mem::offset_of!(Self, loan) == 0) };
         Task {
+            loan: Loan::new(),
             cell: Cell::new(phase),
             input: UnsafeCell::new(input),
             work: UnsafeCell::new(Some((f, callbacks))),
             tracker,
-            loan: Loan::new(),
         }
     }
 
@@ -183,7 +188,8 @@ where
     }
 }
 
-impl<I, T, F> Job for Task<I, T, F>
+// SAFETY: `Task` is `repr(C)` with its `Loan` first (asserted in `build`).
+unsafe impl<I, T, F> Job for Task<I, T, F>
 where
     I: Send + 'static,
     T: Send + 'static,
@@ -204,10 +210,6 @@ where
         if self.cell.claim() || self.cell.claim_waiting() {
             self.give_up(Error::Terminated);
         }
-    }
-
-    fn loan(&self) -> &Loan {
-        &self.loan
     }
 }
 
@@ -319,10 +321,13 @@ impl<T: Send + 'static> Completion<T> for Promise<T> {
 
 /// A task nobody holds a handle to (`spawn`): no result cell and no claim. Half the size of a
 /// [`Task`] and no lock on completion.
+///
+/// `repr(C)` with the [`Loan`] first, as [`Job`] requires.
+#[repr(C)]
 pub(crate) struct Detached<F> {
+    loan: Loan,
     f: UnsafeCell<Option<F>>,
     tracker: Option<Arc<Tracker>>,
-    loan: Loan,
 }
 
 // SAFETY: `f` is only touched by `run` or `abandon`, and the engine calls exactly one of them,
@@ -336,6 +341,7 @@ static NEVER_CANCELLED: crate::sync::AtomicU8 = crate::sync::AtomicU8::new(0);
 impl<F: FnOnce() + Send + 'static> Detached<F> {
     /// The job for `f`: this thread's spare job of the same type refilled if there is one
     /// (see `spare`), a new allocation otherwise.
+    #[inline]
     pub(crate) fn build(f: F, tracker: Option<Arc<Tracker>>) -> Arc<Self> {
         if let Some(t) = &tracker {
             t.enter();
@@ -349,10 +355,11 @@ impl<F: FnOnce() + Send + 'static> Detached<F> {
                 return job;
             }
         }
+        const { assert!(std::mem::offset_of!(Self, loan) == 0) };
         Arc::new(Detached {
+            loan: Loan::new(),
             f: UnsafeCell::new(Some(f)),
             tracker,
-            loan: Loan::new(),
         })
     }
 
@@ -362,7 +369,8 @@ impl<F: FnOnce() + Send + 'static> Detached<F> {
     }
 }
 
-impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
+// SAFETY: `Detached` is `repr(C)` with its `Loan` first (asserted in `build`).
+unsafe impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
     fn run(self: Arc<Self>) -> Ran {
         let Some(f) = self.take() else {
             return Ran::Cancelled;
@@ -405,9 +413,5 @@ impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
         if let Some(t) = &self.tracker {
             t.exit(Some(&Error::Terminated));
         }
-    }
-
-    fn loan(&self) -> &Loan {
-        &self.loan
     }
 }

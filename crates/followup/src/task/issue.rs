@@ -35,7 +35,8 @@ where
 }
 
 /// Issues `f` without a handle: no result cell is ever read, and no reference to the engine
-/// is taken (on a worker, the follow-up path costs an allocation and a deque push).
+/// is taken (on a worker, the follow-up path costs a deque push, and an allocation unless the
+/// thread's spare job fits, see `spare`).
 pub(crate) fn issue_detached<F>(
     engine: &Arc<Engine>,
     f: F,
@@ -45,7 +46,10 @@ where
     F: FnOnce() + Send + 'static,
 {
     engine.submit_detached(|| {
-        let tracker = tracker.or_else(context::current_tracker);
+        let tracker = match tracker {
+            Some(t) => Some(t),
+            None => context::current_tracker(),
+        };
         Detached::build(f, tracker)
     })
 }
