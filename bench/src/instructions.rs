@@ -24,6 +24,8 @@
 //!   worker, then releases it and waits once. (Plain W1 lets the worker run dry, sleep and be
 //!   woken a timing-dependent number of times: its counts fall into a few modes some 4%
 //!   apart.)
+//! - `fanout` is W5: one root, each task issues two children, down to a depth; N is the tree's
+//!   size, so its task counts are the full trees nearest N1 and N2 (2^k - 1).
 
 use crate::harness::{fmt_num, render, Json};
 use crate::peers::{self, followup::FollowupSpawnFn, Peer, SpawnPeer};
@@ -35,7 +37,20 @@ use std::sync::Mutex;
 use std::thread;
 
 /// The workloads measured, with their names in the table.
-const CASES: [(Workload, &str); 2] = [(Workload::W4, "chain"), (Workload::W1g, "external")];
+const CASES: [(Workload, &str); 3] = [
+    (Workload::W4, "chain"),
+    (Workload::W1g, "external"),
+    (Workload::W5, "fanout"),
+];
+
+/// The task counts a case runs at: `counts` itself, or for `fanout` the full binary trees of
+/// (about) that many tasks.
+fn case_counts(case: &str, counts: [usize; 2]) -> [usize; 2] {
+    match case {
+        "fanout" => counts.map(|n| (n + 1).next_power_of_two() - 1),
+        _ => counts,
+    }
+}
 
 /// The peers compared against in the ratio columns.
 const REFERENCES: [&str; 2] = ["rayon-spawn", "rayon-scope"];
@@ -70,6 +85,8 @@ fn sizes(n: usize) -> Sizes {
         w1_tasks: n,
         w4_roots: 1,
         chain_len: u32::try_from(n - 1).expect("task count fits u32"),
+        // A tree of depth d has 2^(d+1) - 1 tasks (`case_counts` makes n one of those).
+        w5_depth: (n + 1).ilog2().saturating_sub(1),
         ..Sizes::quick()
     }
 }
@@ -92,10 +109,12 @@ pub fn child(peer: &str, case: &str, n: usize) {
 /// One measured case.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// `chain` or `external`.
+    /// `chain`, `external` or `fanout`.
     pub case: &'static str,
     /// Peer name.
     pub peer: String,
+    /// The task counts N1, N2 this case ran at.
+    pub counts: [usize; 2],
     /// Instructions of the whole child at N1 and N2 tasks, per run.
     pub totals: Vec<[u64; 2]>,
     /// (I(N2) - I(N1)) / (N2 - N1), per run.
@@ -227,10 +246,9 @@ pub fn measure(quick: bool, keep: impl Fn(&str) -> bool) -> Result<Report, Strin
     // Run 1 of every case, then run 2, so the two runs of a case are apart in time.
     let jobs: Vec<(String, &str, usize)> = (0..runs)
         .flat_map(|_| &cases)
-        .flat_map(|(case, peer)| counts.map(|n| (peer.clone(), *case, n)))
+        .flat_map(|(case, peer)| case_counts(case, counts).map(|n| (peer.clone(), *case, n)))
         .collect();
     let totals = count_all(&jobs)?;
-    let per_task = |t: &[u64; 2]| (t[1] as f64 - t[0] as f64) / (counts[1] - counts[0]) as f64;
     // [N1, N2] pairs, run-major then case.
     let pairs: Vec<[u64; 2]> = totals.chunks(2).map(|t| [t[0], t[1]]).collect();
     let rows = cases
@@ -238,9 +256,12 @@ pub fn measure(quick: bool, keep: impl Fn(&str) -> bool) -> Result<Report, Strin
         .enumerate()
         .map(|(k, (case, peer))| {
             let totals: Vec<[u64; 2]> = (0..runs).map(|run| pairs[run * cases.len() + k]).collect();
+            let n = case_counts(case, counts);
+            let per_task = |t: &[u64; 2]| (t[1] as f64 - t[0] as f64) / (n[1] - n[0]) as f64;
             Row {
                 case,
                 peer: peer.clone(),
+                counts: n,
                 per_task: totals.iter().map(per_task).collect(),
                 totals,
             }
@@ -260,8 +281,8 @@ fn ratio(rows: &[Row], row: &Row, peer: &str) -> f64 {
 pub fn print(r: &Report) {
     println!();
     println!(
-        "### Instructions per task (callgrind, 1 worker): (I(N2) - I(N1)) / (N2 - N1), N1 = {}, N2 = {}",
-        r.counts[0], r.counts[1]
+        "### Instructions per task (callgrind, 1 worker): (I(N2) - I(N1)) / (N2 - N1), N1 = {}, N2 = {} (fanout: {:?})",
+        r.counts[0], r.counts[1], case_counts("fanout", r.counts)
     );
     println!("(mean of the runs; \"run 2\" is the second run against the first; --quick: one run)");
     let rows: Vec<Vec<String>> = r
@@ -296,6 +317,8 @@ pub fn json(r: &Report) -> Json {
         Json::obj(vec![
             ("case", Json::str(row.case)),
             ("peer", Json::str(&row.peer)),
+            ("n1", Json::Num(row.counts[0] as f64)),
+            ("n2", Json::Num(row.counts[1] as f64)),
             ("per_task", Json::Num(row.mean())),
             (
                 "per_task_runs",
