@@ -1,7 +1,8 @@
 //! Open, closed, terminated, and the outstanding-work counter that makes `join` exact.
 //!
 //! `outstanding` counts admitted jobs not yet finished, including continuations waiting for
-//! their parent. It rises in [`Lifecycle::admit`] before the job can be seen anywhere, and
+//! their parent, plus the units workers hold as credit (see `worker`: a worker counts its
+//! jobs in and out locally, and gives the credit back before it idles). It rises in [`Lifecycle::admit`] before the job can be seen anywhere, and
 //! falls in [`Lifecycle::finish`] after the job (and everything it issued, which was admitted
 //! first) is done. Work issued from inside the pool is admitted while its issuer is still
 //! counted, so the counter cannot touch zero while a follow-up can still appear: that is why
@@ -67,18 +68,24 @@ impl Lifecycle {
         Admission::Accepted
     }
 
-    /// Counts one unit in for work that is already accepted (a borrowed unit turned into an
-    /// own one while its lender is still counted, so the count is non-zero here).
-    pub(crate) fn count_in(&self) {
-        self.outstanding.fetch_add(1, Ordering::SeqCst);
+    /// Counts `units` in for a worker's credit (`worker`): internal admissions taken ahead,
+    /// so like `admit(true)` not refused by `close`; the caller checked `terminated`.
+    pub(crate) fn count_in(&self, units: usize) {
+        self.outstanding.fetch_add(units, Ordering::SeqCst);
     }
 
     /// Counts one unit of work out; true if that made a closed pool quiet.
     #[must_use]
     pub(crate) fn finish(&self) -> bool {
-        let before = self.outstanding.fetch_sub(1, Ordering::SeqCst);
-        debug_assert!(before > 0, "outstanding counter underflow");
-        before == 1 && self.closed.load(Ordering::SeqCst)
+        self.finish_many(1)
+    }
+
+    /// Counts `units` out at once (a worker's credit); true if that made a closed pool quiet.
+    #[must_use]
+    pub(crate) fn finish_many(&self, units: usize) -> bool {
+        let before = self.outstanding.fetch_sub(units, Ordering::SeqCst);
+        debug_assert!(before >= units, "outstanding counter underflow");
+        before == units && self.closed.load(Ordering::SeqCst)
     }
 
     /// Closes; true if the pool is already quiet.

@@ -15,7 +15,7 @@ mod sleep;
 mod submit;
 mod worker;
 
-pub(crate) use job::{loan_of, Job, JobRef, Loan, Ran};
+pub(crate) use job::{Job, JobRef, Ran};
 pub(crate) use submit::Hold;
 
 use crate::error::{Error, Result};
@@ -242,22 +242,6 @@ impl Engine {
         }
     }
 
-    /// Makes sure a job about to run or be abandoned holds a unit of its own: if it still
-    /// borrows from an issuer that has not finished, count a unit in first and then take the
-    /// loan over; if the issuer settled in between, the job has its unit and ours goes back.
-    /// (Counting in *after* the takeover would let the issuer count its own unit out first,
-    /// and the counter touch zero while this job is about to run: loom model
-    /// `loan::loaned_unit_keeps_join_waiting`.)
-    #[inline]
-    fn ensure_unit(&self, job: &JobRef) {
-        if loan_of(job).is_pending() {
-            self.lifecycle.count_in();
-            if !loan_of(job).claim() {
-                self.finish_one();
-            }
-        }
-    }
-
     /// Counts one unit of work out; wakes `join` and idle workers when a closed pool goes quiet.
     #[inline]
     fn finish_one(&self) {
@@ -334,7 +318,6 @@ impl Engine {
         }
         let mut next = Some(job);
         while let Some(job) = next {
-            self.ensure_unit(&job);
             self.outside_counters.cancelled();
             // `abandon` contains its own panics; this guard is the last resort, as on a worker.
             let escaped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.abandon()));

@@ -5,9 +5,8 @@
 //! Nothing outside the engine counts. It has three ways in:
 //! - [`Engine::submit`] / [`Engine::submit_detached`]: a new job. One read of the worker
 //!   thread-local decides everything: issued on one of our workers it is a follow-up
-//!   (accepted after `close`, pushed on the local deque, and the first follow-up of a running
-//!   job borrows that job's unit instead of taking one, see `worker`); anywhere else it is
-//!   external (refused after `close`, injected).
+//!   (accepted after `close`, pushed on the local deque, its unit taken from the worker's
+//!   credit, see `worker`); anywhere else it is external (refused after `close`, injected).
 //! - [`Hold`]: a unit as a value, for work that will issue jobs later (a `map` call while it
 //!   cuts chunks, a stream's feeder, a continuation waiting for its parent). Its `Drop`
 //!   counts out, so every early return and unwind releases it; [`Hold::another`] admits more
@@ -121,30 +120,19 @@ impl Engine {
         keep: impl FnOnce(&Arc<J>, Option<&WorkerLocal>) -> R,
     ) -> Result<R> {
         with_worker_of(self, |worker| {
-            let lent = match worker {
+            match worker {
                 Some(w) => {
                     if self.is_terminated() {
                         return Err(Error::Terminated);
                     }
-                    let lent = w.try_lend();
-                    if !lent {
-                        self.admit(true)?;
-                    }
-                    lent
+                    w.admit_here();
                 }
-                None => {
-                    self.admit(false)?;
-                    false
-                }
-            };
+                None => self.admit(false)?,
+            }
             self.count_submitted(worker);
             let job = make();
             let kept = keep(&job, worker);
-            let queued: JobRef = job;
-            if let (true, Some(w)) = (lent, worker) {
-                w.record_loan(&queued);
-            }
-            self.enqueue(queued, worker);
+            self.enqueue(job, worker);
             Ok(kept)
         })
     }

@@ -17,16 +17,16 @@
 //! place, so the next push usually finds a searcher and pays no syscall. See `sleep` for the
 //! protocol, and [`WorkerLocal::help_until`] for waits inside a job.
 //!
-//! # Lending the running job's unit
+//! # The worker's credit: counting without a shared write
 //! Every admitted job holds one unit of the pool's outstanding counter (see `lifecycle`), a
-//! cache line all workers write. To keep follow-up chains off it, the *first* follow-up a
-//! running job issues borrows the issuer's unit instead of taking one ([`super::job::Loan`]):
-//! when the issuer finishes it hands its unit over (one uncontended CAS on the follow-up)
-//! instead of counting out. If some thread reaches the follow-up while the issuer still runs
-//! (it was stolen, or the issuer waits for it and helps), that thread counts a unit in for it
-//! first, and the issuer later counts its own out as usual. Either way the counter never
-//! drops to zero while the issuer runs or the follow-up is pending, and a chain of follow-ups
-//! costs no counter traffic at all.
+//! cache line every thread would write. A worker keeps a local **credit** of units instead: a
+//! job it finishes adds its unit to the credit rather than counting out, and a job issued on
+//! it takes its unit from the credit (when empty, it takes [`CREDIT_BATCH`] units from the
+//! counter at once). So follow-ups, fan-outs and the finishing of external jobs cost no
+//! counter traffic. The counter always holds every live job's unit plus every worker's
+//! credit, so it never reads zero while a job is pending; a worker gives its credit back
+//! (`flush_credit`) before it idles, waits parked, or leaves its loop, so once no work is
+//! left every credit is back and the counter reads the true zero that `join` waits for.
 
 use super::{Engine, JobRef, Ran};
 use crossbeam_deque::{Steal, Stealer, Worker as Deque};
@@ -54,6 +54,8 @@ fn next_fair_turn(tick: u32) -> u32 {
 const SEARCH_ROUNDS: u32 = 32;
 /// Of those, the first rounds spin; the rest yield the core.
 const SPIN_ROUNDS: u32 = 8;
+/// Units a worker takes from the outstanding counter at once when its credit is empty.
+const CREDIT_BATCH: usize = 64;
 /// What one worker thread owns. Lives on the worker's stack; only that thread touches it.
 pub(crate) struct WorkerLocal {
     pub(crate) engine: Arc<Engine>,
@@ -68,11 +70,9 @@ pub(crate) struct WorkerLocal {
     tick: Cell<u32>,
     /// The next tick at which a fairness turn (see the module docs) is due.
     fair_turn: Cell<u32>,
-    /// A job is executing on this thread (its unit can be lent).
-    in_job: Cell<bool>,
-    /// The executing job has lent its unit (to `borrower`, once it is scheduled).
-    lent: Cell<bool>,
-    borrower: Cell<Option<JobRef>>,
+    /// Units of the outstanding counter this worker holds beyond its live jobs' (see "The
+    /// worker's credit").
+    credit: Cell<usize>,
     /// The pool's idle hook (see `ThreadPoolBuilder::on_idle`).
     on_idle: Option<super::Initializer>,
     /// This worker's park token: it sleeps on it when idle or waiting (`help_until`).
@@ -142,9 +142,7 @@ impl WorkerLocal {
             own_stealer,
             tick: Cell::new(0),
             fair_turn: Cell::new(next_fair_turn(0)),
-            in_job: Cell::new(false),
-            lent: Cell::new(false),
-            borrower: Cell::new(None),
+            credit: Cell::new(0),
             on_idle,
             parker,
             waker,
@@ -289,26 +287,27 @@ impl WorkerLocal {
             || self.engine.stealers.iter().any(|s| !s.is_empty())
     }
 
-    /// Lends the running job's unit to the follow-up about to be issued, if it has not lent
-    /// it already; the caller must then call `record_loan` with that follow-up.
+    /// Counts one unit in for a job issued on this worker: from the credit, or (empty) by
+    /// taking a batch from the counter. Like every internal admission it is not refused by
+    /// `close`; the caller has checked `terminated`.
     #[inline]
-    pub(crate) fn try_lend(&self) -> bool {
-        if self.in_job.get() && !self.lent.get() {
-            self.lent.set(true);
-            true
-        } else {
-            false
+    pub(crate) fn admit_here(&self) {
+        match self.credit.get().checked_sub(1) {
+            Some(left) => self.credit.set(left),
+            None => {
+                self.engine.lifecycle.count_in(CREDIT_BATCH);
+                self.credit.set(CREDIT_BATCH - 1);
+            }
         }
     }
 
-    /// Remembers the follow-up that borrows the running job's unit (marked before it is
-    /// published).
-    #[inline]
-    pub(crate) fn record_loan(&self, job: &JobRef) {
-        debug_assert!(self.lent.get(), "loan recorded without try_lend");
-        super::loan_of(job).lend();
-        let old = self.borrower.replace(Some(Arc::clone(job)));
-        debug_assert!(old.is_none(), "a job lent its unit twice");
+    /// Gives the credit back to the counter (before this worker idles, parks or leaves), and
+    /// wakes `join` if that made a closed pool quiet.
+    pub(crate) fn flush_credit(&self) {
+        let units = self.credit.replace(0);
+        if units > 0 && self.engine.lifecycle.finish_many(units) {
+            self.engine.wake_for_shutdown();
+        }
     }
 
     /// Waits until `done()` holds or `deadline` passes, running queued jobs meanwhile, so a
@@ -344,6 +343,7 @@ impl WorkerLocal {
                 None => None,
             };
             subscribe(&self.waker);
+            self.flush_credit();
             self.counters().parks.bump();
             sleep.sleep(self.index, &self.parker, timeout, || {
                 done() || self.sees_work()
@@ -356,13 +356,9 @@ impl WorkerLocal {
         }
     }
 
-    /// Runs one job (or abandons it when the pool was terminated) and settles its unit.
+    /// Runs one job (or abandons it when the pool was terminated); its unit joins the credit.
     pub(crate) fn execute(&self, job: JobRef) {
         let engine = &self.engine;
-        engine.ensure_unit(&job);
-        let outer_in_job = self.in_job.replace(true);
-        let outer_lent = self.lent.replace(false);
-        let outer_borrower = self.borrower.take();
         // The worker must survive everything: this guard catches what a job lets escape (a
         // detached job without a group leaves its panics to it; any job, a panicking Drop).
         let counters = self.counters();
@@ -385,15 +381,7 @@ impl WorkerLocal {
             Ran::Panicked => counters.panicked.bump(),
             Ran::Cancelled => counters.cancelled.bump(),
         }
-        self.lent.set(outer_lent);
-        self.in_job.set(outer_in_job);
-        let passed_on = match self.borrower.replace(outer_borrower) {
-            Some(borrower) => super::loan_of(&borrower).settle(),
-            None => false,
-        };
-        if !passed_on {
-            engine.finish_one();
-        }
+        self.credit.set(self.credit.get() + 1);
     }
 }
 
@@ -407,6 +395,7 @@ pub(crate) fn run_worker(local: WorkerLocal) {
     let mut searching = true;
     loop {
         let job = local.find_work().or_else(|| {
+            local.flush_credit();
             local.idle();
             if !searching {
                 sleep.start_searching();
@@ -444,6 +433,7 @@ pub(crate) fn run_worker(local: WorkerLocal) {
     while let Some(job) = local.deque.pop() {
         local.execute(job);
     }
+    local.flush_credit();
     CURRENT.with(|c| c.set(std::ptr::null()));
     drop(local);
 }

@@ -7,11 +7,11 @@
 //!   async waiters, cancel racing claim / inline run / terminate, delivery racing cancel.
 //! - [`tracker`]: task-group counting (`task::tracker::Tracker`), also through real tasks.
 //! - [`lifecycle`]: the close/join quiescence counter (`engine::lifecycle::Lifecycle`).
-//! - [`loan`]: a job's first follow-up borrowing its unit of that counter (`engine::job::Loan`).
+//! - [`credit`]: a worker counting its jobs in and out of that counter locally, as credit it
+//!   gives back before it idles (`engine::worker`).
 //! - [`sleep`]: the worker sleep/wake protocol (`engine::sleep::Sleep`).
 //!
-//! `engine::lifecycle`, `engine::sleep` and `engine::job` are private to `engine`, so their very
-//! source files
+//! `engine::lifecycle` and `engine::sleep` are private to `engine`, so their very source files
 //! are compiled a second time here with `#[path]`: the models run the real code, not a copy.
 //! What *is* a copy is the worker loop around `Sleep` (`engine::worker::run_worker`, which
 //! needs crossbeam's deques); `sleep.rs` says how it maps onto the original.
@@ -19,9 +19,6 @@
 //! Under `--cfg loom`, `crate::sync` gives loom's atomics, mutexes and condvars (but std's
 //! `Arc`: see there), so every synchronisation point of the modelled code is explored.
 
-#[path = "../engine/job.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod engine_job;
 #[path = "../engine/lifecycle.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod engine_lifecycle;
@@ -30,8 +27,8 @@ mod engine_lifecycle;
 mod engine_sleep;
 
 mod cell;
+mod credit;
 mod lifecycle;
-mod loan;
 mod sleep;
 mod tracker;
 mod wakers;

@@ -6,7 +6,7 @@ use super::cell::{Cell, QUEUED, WAITING};
 use super::context::{self, Frame};
 use super::tracker::Tracker;
 use super::Completion;
-use crate::engine::{Job, Loan, Ran};
+use crate::engine::{Job, Ran};
 use crate::error::{Error, Result};
 use crate::payload::drop_contained;
 use crate::sync::Arc;
@@ -23,12 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// wins, `deliver` takes its input back itself. `work` is taken only by the thread that won
 /// `Cell::claim`/`request_cancel`/`claim_waiting` (an AcqRel CAS that succeeds for exactly one
 /// thread). So no two threads ever touch either at once.
-///
-/// `repr(C)` with the [`Loan`] first: the engine reads it through the job pointer (see
-/// [`Job`]'s safety contract).
-#[repr(C)]
 pub(crate) struct Task<I, T, F> {
-    loan: Loan,
     cell: Cell<T>,
     input: UnsafeCell<Option<I>>,
     work: UnsafeCell<Option<(F, Callbacks<T>)>>,
@@ -55,9 +50,7 @@ where
         if let Some(t) = &tracker {
             t.enter();
         }
-        const { assert!(std::mem::offset_of!(Self, loan) == 0) };
         Task {
-            loan: Loan::new(),
             cell: Cell::new(phase),
             input: UnsafeCell::new(input),
             work: UnsafeCell::new(Some((f, callbacks))),
@@ -188,8 +181,7 @@ where
     }
 }
 
-// SAFETY: `Task` is `repr(C)` with its `Loan` first (asserted in `build`).
-unsafe impl<I, T, F> Job for Task<I, T, F>
+impl<I, T, F> Job for Task<I, T, F>
 where
     I: Send + 'static,
     T: Send + 'static,
@@ -321,11 +313,7 @@ impl<T: Send + 'static> Completion<T> for Promise<T> {
 
 /// A task nobody holds a handle to (`spawn`): no result cell and no claim. Half the size of a
 /// [`Task`] and no lock on completion.
-///
-/// `repr(C)` with the [`Loan`] first, as [`Job`] requires.
-#[repr(C)]
 pub(crate) struct Detached<F> {
-    loan: Loan,
     f: UnsafeCell<Option<F>>,
     tracker: Option<Arc<Tracker>>,
 }
@@ -351,13 +339,10 @@ impl<F: FnOnce() + Send + 'static> Detached<F> {
             if let Some(job) = super::spare::take::<Self>() {
                 // SAFETY: `take` returns the only reference (see `spare`), not yet published.
                 unsafe { *job.f.get() = Some(f) };
-                job.loan.reset();
                 return job;
             }
         }
-        const { assert!(std::mem::offset_of!(Self, loan) == 0) };
         Arc::new(Detached {
-            loan: Loan::new(),
             f: UnsafeCell::new(Some(f)),
             tracker,
         })
@@ -369,8 +354,7 @@ impl<F: FnOnce() + Send + 'static> Detached<F> {
     }
 }
 
-// SAFETY: `Detached` is `repr(C)` with its `Loan` first (asserted in `build`).
-unsafe impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
+impl<F: FnOnce() + Send + 'static> Job for Detached<F> {
     fn run(self: Arc<Self>) -> Ran {
         let Some(f) = self.take() else {
             return Ran::Cancelled;
