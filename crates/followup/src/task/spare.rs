@@ -1,19 +1,23 @@
-//! One spare detached job per thread, taken over by the next detached job of the same type
+//! A few spare detached jobs per thread, taken over by the next detached jobs of the same type
 //! built on that thread.
 //!
 //! Follow-ups repeat their type: a task issuing its next step, a recursive fan-out, a loop of
 //! `spawn`s of one closure. Each step's allocation is freed just as the next one is made, and
 //! glibc's `malloc` + `free` of it cost ~210 instructions (callgrind, chain case): more than
 //! the rest of a follow-up. So a finished detached job that nobody else holds is kept here,
-//! and the next one of its type reuses the allocation. One slot, not a pool: each thread
-//! keeps at most one job's memory, and a job of another type just replaces it.
+//! and the next one of its type reuses the allocation. A short stack, not one slot: in a
+//! fan-out the jobs that issue nothing (the leaves) free theirs while others still wait in
+//! the deque, and the next ones issued take them back. At most [`SPARES`] jobs' memory per
+//! thread, in a ring: a job kept into a full one takes the place of (and frees) the oldest, so
+//! jobs of a type no longer issued cannot clog it; `take` only looks at the newest (a job of
+//! another type there is a miss).
 //!
 //! # Safety argument
-//! A job enters the slot only from [`keep`], which owns an `Arc` to it and sees the strong
+//! A job enters the stack only from [`keep`], which owns an `Arc` to it and sees the strong
 //! count at 1, followed by an Acquire fence: the same test `Arc`'s own drop makes before it
 //! frees, so every access by the job's earlier holders (released by their decrements)
 //! happens before what follows. No `Weak` to a job ever exists, so nobody else can reach it
-//! any more; the slot turns the `Arc` into a raw pointer, and is thread-local. [`take`] hands
+//! any more; the stack turns the `Arc` into a raw pointer, and is thread-local. [`take`] hands
 //! that one reference back, as an `Arc` of the type recorded with it (`TypeId`), so the caller
 //! holds the only reference and may write the job's cells before publishing it again.
 
@@ -30,20 +34,37 @@ struct Spare {
     free: unsafe fn(*const ()),
 }
 
-/// The slot; frees what it holds when the thread exits.
-struct Slot(Cell<Option<Spare>>);
+/// How many jobs a thread keeps at most.
+const SPARES: usize = 16;
 
-impl Drop for Slot {
+/// The ring: `items[top]` is the newest job (or empty: the ring is), the ones before it
+/// (wrapping) are older. `take` empties the newest and steps
+/// back, so the next `keep` steps forward into that empty slot; only in a full ring does it
+/// land on the oldest.
+struct Spares {
+    top: Cell<usize>,
+    items: [Cell<Option<Spare>>; SPARES],
+}
+
+impl Drop for Spares {
     fn drop(&mut self) {
-        if let Some(s) = self.0.take() {
-            // SAFETY: `s` came from `keep`, which stored the raw form of an `Arc` of this type.
-            unsafe { (s.free)(s.ptr) }
+        for item in &self.items {
+            if let Some(s) = item.take() {
+                // SAFETY: `s` came from `keep`, which stored the raw form of an `Arc` of its
+                // recorded type.
+                unsafe { (s.free)(s.ptr) }
+            }
         }
     }
 }
 
 thread_local! {
-    static SLOT: Slot = const { Slot(Cell::new(None)) };
+    static SPARES_HERE: Spares = const {
+        Spares {
+            top: Cell::new(0),
+            items: [const { Cell::new(None) }; SPARES],
+        }
+    };
 }
 
 /// Frees a kept `Arc<T>`.
@@ -55,8 +76,9 @@ unsafe fn free<T>(ptr: *const ()) {
     drop(unsafe { Arc::from_raw(ptr.cast::<T>()) });
 }
 
-/// Keeps `job` as this thread's spare if nobody else holds it (the job it replaces is freed);
-/// otherwise just drops this reference. The caller has emptied the job of its work.
+/// Keeps `job` as the newest spare of this thread if nobody else holds it (in a full ring,
+/// in place of the oldest, which is freed); otherwise just drops this reference. The caller
+/// has emptied the job of its work.
 #[inline]
 pub(super) fn keep<T: Send + Sync + 'static>(job: Arc<T>) {
     if Arc::strong_count(&job) != 1 {
@@ -68,31 +90,38 @@ pub(super) fn keep<T: Send + Sync + 'static>(job: Arc<T>) {
         ptr: Arc::into_raw(job).cast(),
         free: free::<T>,
     };
-    let old = match SLOT.try_with(|s| s.0.replace(Some(spare))) {
-        Ok(old) => old,
+    let replaced = match SPARES_HERE.try_with(|r| {
+        let top = (r.top.get() + 1) % SPARES;
+        r.top.set(top);
+        r.items[top].replace(Some(spare))
+    }) {
+        Ok(replaced) => replaced,
         Err(_) => Some(spare), // the thread is exiting: free it now
     };
-    if let Some(old) = old {
-        // SAFETY: `old` is the raw form of an `Arc` of its recorded type, out of the slot now.
+    if let Some(old) = replaced {
+        // SAFETY: `old` is the raw form of an `Arc` of its recorded type, out of the ring now.
         unsafe { (old.free)(old.ptr) }
     }
 }
 
-/// This thread's spare, if it is a `T`: the only reference to it (see the module's safety
-/// argument), so the caller may refill its cells before it publishes the job.
+/// This thread's newest spare, if it is a `T`: the only reference to it (see the module's
+/// safety argument), so the caller may refill its cells before it publishes the job.
 #[inline]
 pub(super) fn take<T: Send + Sync + 'static>() -> Option<Arc<T>> {
-    SLOT.try_with(|s| {
-        let spare = s.0.get()?;
-        if spare.ty != TypeId::of::<T>() {
-            return None;
-        }
-        s.0.set(None);
-        // SAFETY: the slot held the raw form of an `Arc<T>` (its `TypeId` says so).
-        Some(unsafe { Arc::from_raw(spare.ptr.cast::<T>()) })
-    })
-    .ok()
-    .flatten()
+    SPARES_HERE
+        .try_with(|r| {
+            let top = r.top.get();
+            let spare = r.items[top].get()?;
+            if spare.ty != TypeId::of::<T>() {
+                return None;
+            }
+            r.items[top].set(None);
+            r.top.set((top + SPARES - 1) % SPARES);
+            // SAFETY: the slot held the raw form of an `Arc<T>` (its `TypeId` says so).
+            Some(unsafe { Arc::from_raw(spare.ptr.cast::<T>()) })
+        })
+        .ok()
+        .flatten()
 }
 
 #[cfg(all(test, not(loom)))]
@@ -143,15 +172,37 @@ mod tests {
     }
 
     #[test]
-    fn a_replaced_spare_and_the_last_one_at_thread_exit_are_freed() {
+    fn a_full_ring_frees_its_oldest_and_the_thread_frees_the_rest_at_exit() {
         static DROPS: AtomicUsize = AtomicUsize::new(0);
         std::thread::spawn(|| {
+            keep(Arc::new(Counted(&DROPS))); // the oldest
+            for _ in 1..super::SPARES {
+                keep(Arc::new(0u8)); // a type nobody takes again fills the rest
+            }
+            assert_eq!(DROPS.load(SeqCst), 0);
+            keep(Arc::new(1u8)); // full: lands on the oldest
+            assert_eq!(DROPS.load(SeqCst), 1, "the oldest is freed");
+            assert!(take::<Counted>().is_none());
             keep(Arc::new(Counted(&DROPS)));
-            keep(Arc::new(Counted(&DROPS))); // replaces the first, which is freed
-            assert_eq!(DROPS.load(SeqCst), 1);
+            let back = take::<Counted>().expect("a full ring still gives its newest");
+            keep(back);
         })
         .join()
         .unwrap();
-        assert_eq!(DROPS.load(SeqCst), 2, "the thread's spare outlived it");
+        assert_eq!(DROPS.load(SeqCst), 2, "the thread's spares outlived it");
+    }
+
+    #[test]
+    fn take_only_looks_at_the_newest_spare() {
+        std::thread::spawn(|| {
+            keep(Arc::new(1u32));
+            keep(Arc::new(2u64));
+            assert!(take::<u32>().is_none(), "the newest is a u64");
+            assert_eq!(take::<u64>().as_deref(), Some(&2));
+            assert_eq!(take::<u32>().as_deref(), Some(&1));
+            assert!(take::<u32>().is_none());
+        })
+        .join()
+        .unwrap();
     }
 }
