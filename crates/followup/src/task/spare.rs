@@ -5,19 +5,21 @@
 //! `spawn`s of one closure. Each step's allocation is freed just as the next one is made, and
 //! glibc's `malloc` + `free` of it cost ~210 instructions (callgrind, chain case): more than
 //! the rest of a follow-up. So a finished detached job that nobody else holds is kept here,
-//! and the next one of its type reuses the allocation. A short stack, not one slot: in a
-//! fan-out the jobs that issue nothing (the leaves) free theirs while others still wait in
-//! the deque, and the next ones issued take them back. At most [`SPARES`] jobs' memory per
-//! thread, in a ring: a job kept into a full one takes the place of (and frees) the oldest, so
-//! jobs of a type no longer issued cannot clog it; `take` only looks at the newest (a job of
-//! another type there is a miss).
+//! and the next one of its type reuses the allocation.
+//!
+//! A ring of [`SPARES`], not one slot: in a fan-out the jobs that issue nothing (the leaves)
+//! free theirs while others still wait in the deque, and the next ones issued take them
+//! back. A job kept into a full ring takes the place of (and frees) the oldest, so jobs of a
+//! type no longer issued cannot clog it; `take` only looks at the newest (a job of another
+//! type there is a miss). Jobs larger than [`LARGEST`] bytes are not kept, so a thread holds
+//! at most `SPARES` × `LARGEST` bytes this way.
 //!
 //! # Safety argument
-//! A job enters the stack only from [`keep`], which owns an `Arc` to it and sees the strong
+//! A job enters the ring only from [`keep`], which owns an `Arc` to it and sees the strong
 //! count at 1, followed by an Acquire fence: the same test `Arc`'s own drop makes before it
 //! frees, so every access by the job's earlier holders (released by their decrements)
 //! happens before what follows. No `Weak` to a job ever exists, so nobody else can reach it
-//! any more; the stack turns the `Arc` into a raw pointer, and is thread-local. [`take`] hands
+//! any more; the ring turns the `Arc` into a raw pointer, and is thread-local. [`take`] hands
 //! that one reference back, as an `Arc` of the type recorded with it (`TypeId`), so the caller
 //! holds the only reference and may write the job's cells before publishing it again.
 
@@ -36,6 +38,10 @@ struct Spare {
 
 /// How many jobs a thread keeps at most.
 const SPARES: usize = 16;
+
+/// Jobs larger than this (a closure that captures a big value inline) are not kept, so a
+/// thread's spares stay within `SPARES` × this many bytes.
+const LARGEST: usize = 512;
 
 /// The ring: `items[top]` is the newest job (or empty: the ring is), the ones before it
 /// (wrapping) are older. `take` empties the newest and steps
@@ -81,7 +87,7 @@ unsafe fn free<T>(ptr: *const ()) {
 /// has emptied the job of its work.
 #[inline]
 pub(super) fn keep<T: Send + Sync + 'static>(job: Arc<T>) {
-    if Arc::strong_count(&job) != 1 {
+    if std::mem::size_of::<T>() > LARGEST || Arc::strong_count(&job) != 1 {
         return;
     }
     fence(Ordering::Acquire);
@@ -190,6 +196,18 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(DROPS.load(SeqCst), 2, "the thread's spares outlived it");
+    }
+
+    #[test]
+    fn a_large_job_is_not_kept() {
+        std::thread::spawn(|| {
+            keep(Arc::new([0u8; super::LARGEST + 1]));
+            assert!(take::<[u8; super::LARGEST + 1]>().is_none());
+            keep(Arc::new([0u8; super::LARGEST]));
+            assert!(take::<[u8; super::LARGEST]>().is_some());
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
