@@ -77,6 +77,10 @@ mod seq_cst {
                     lead(order);
                     self.get().fetch_or(v, order)
                 }
+                pub(crate) fn fetch_and(&self, v: $t, order: Ordering) -> $t {
+                    lead(order);
+                    self.get().fetch_and(v, order)
+                }
                 pub(crate) fn compare_exchange(
                     &self,
                     current: $t,

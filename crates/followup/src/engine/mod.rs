@@ -8,6 +8,7 @@
 //! `terminate`, `join`. The counting that makes `join` exact is private to this module:
 //! `submit` (its docs state the rule) and `lifecycle` (the counter and its orderings).
 
+mod advertised;
 mod counters;
 mod job;
 mod lifecycle;
@@ -75,6 +76,8 @@ pub(crate) struct EngineConfig {
 pub(crate) struct Engine {
     injector: Injector<JobRef>,
     stealers: Box<[Stealer<JobRef>]>,
+    /// Which deques may hold work (see `advertised`).
+    advertised: advertised::Advertised,
     sleep: Sleep,
     lifecycle: Lifecycle,
     /// Waiters for quiescence (`join`) sleep here; signalled when `outstanding` reaches zero
@@ -112,6 +115,7 @@ impl Engine {
         let engine = Arc::new(Engine {
             injector: Injector::new(),
             stealers: deques.iter().map(Deque::stealer).collect(),
+            advertised: advertised::Advertised::new(n),
             sleep: Sleep::new(&parkers),
             lifecycle: Lifecycle::new(),
             quiet: Mutex::new(()),

@@ -149,7 +149,7 @@ impl Engine {
     /// that worker), on the shared injector otherwise. After `terminate` the job is given up
     /// instead: at once off the pool; on a worker when it is popped (every worker checks
     /// `terminated` before it runs a job, and empties its deque when it leaves its loop).
-    #[inline]
+    #[inline(always)] // on the follow-up path; LLVM otherwise keeps it out of line
     fn enqueue(&self, job: JobRef, worker: Option<&WorkerLocal>) {
         match worker {
             Some(w) => w.push(job),

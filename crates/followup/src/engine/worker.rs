@@ -73,6 +73,8 @@ pub(crate) struct WorkerLocal {
     /// Units of the outstanding counter this worker holds beyond its live jobs' (see "The
     /// worker's credit").
     credit: Cell<usize>,
+    /// This worker's bit in `engine.advertised` (only this thread writes it).
+    advertised: Cell<bool>,
     /// The pool's idle hook (see `ThreadPoolBuilder::on_idle`).
     on_idle: Option<super::Initializer>,
     /// This worker's park token: it sleeps on it when idle or waiting (`help_until`).
@@ -143,6 +145,7 @@ impl WorkerLocal {
             tick: Cell::new(0),
             fair_turn: Cell::new(next_fair_turn(0)),
             credit: Cell::new(0),
+            advertised: Cell::new(false),
             on_idle,
             parker,
             waker,
@@ -174,6 +177,7 @@ impl WorkerLocal {
     /// a sibling going to sleep either sees this push or is seen here.
     #[inline]
     pub(crate) fn push(&self, job: JobRef) {
+        self.advertise();
         self.deque.push(job);
         fence(Ordering::SeqCst);
         if self.engine.sleep.could_wake() {
@@ -196,6 +200,30 @@ impl WorkerLocal {
         self.find_work_slowly(tick)
     }
 
+    /// Sets this worker's bit in `engine.advertised` unless it is set: before a job is put
+    /// on the local deque (see `advertised`).
+    #[inline]
+    fn advertise(&self) {
+        if !self.advertised.get() {
+            self.advertise_now();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn advertise_now(&self) {
+        self.advertised.set(true);
+        self.engine.advertised.set(self.index);
+    }
+
+    /// Clears this worker's bit: its deque was found empty (only this thread pushes on it).
+    fn withdraw(&self) {
+        if self.advertised.get() {
+            self.advertised.set(false);
+            self.engine.advertised.clear(self.index);
+        }
+    }
+
     /// [`find_work`](Self::find_work) when a fairness turn is due or the local deque is empty.
     #[cold]
     #[inline(never)]
@@ -215,13 +243,24 @@ impl WorkerLocal {
                 }
             }
         }
-        self.deque
-            .pop()
-            .or_else(|| self.steal_injector())
-            .or_else(|| self.steal_siblings())
+        if let Some(job) = self.deque.pop() {
+            return Some(job);
+        }
+        if let Some(job) = self.steal_injector() {
+            return Some(job);
+        }
+        // Empty, and only this thread fills it: nothing for a sibling to look at here.
+        self.withdraw();
+        self.steal_siblings()
     }
 
     fn steal_injector(&self) -> Option<JobRef> {
+        if self.engine.injector.is_empty() {
+            return None;
+        }
+        // The batch lands on the local deque: advertised first, as for a push. (A batch of
+        // one leaves the bit set over an empty deque until this worker finds it empty.)
+        self.advertise();
         loop {
             match self.engine.injector.steal_batch_and_pop(&self.deque) {
                 Steal::Success(job) => return Some(job),
@@ -241,20 +280,25 @@ impl WorkerLocal {
         }
     }
 
+    /// Steals from the siblings that advertise work, the ones after this worker first.
     fn steal_siblings(&self) -> Option<JobRef> {
         let stealers = &self.engine.stealers;
-        let n = stealers.len();
         loop {
             let mut retry = false;
-            for k in 1..n {
-                match stealers[(self.index + k) % n].steal() {
-                    Steal::Success(job) => {
-                        self.counters().steals.bump();
-                        return Some(job);
-                    }
-                    Steal::Empty => {}
-                    Steal::Retry => retry = true,
-                }
+            let found =
+                self.engine
+                    .advertised
+                    .find_map(self.index, |i| match stealers[i].steal() {
+                        Steal::Success(job) => Some(job),
+                        Steal::Empty => None,
+                        Steal::Retry => {
+                            retry = true;
+                            None
+                        }
+                    });
+            if found.is_some() {
+                self.counters().steals.bump();
+                return found;
             }
             if !retry {
                 return None;
@@ -280,11 +324,17 @@ impl WorkerLocal {
         None
     }
 
-    /// True if any queue this worker can take from is non-empty.
+    /// True if any queue this worker can take from is non-empty (of the siblings', only the
+    /// advertised ones can be).
     fn sees_work(&self) -> bool {
+        let stealers = &self.engine.stealers;
         !self.deque.is_empty()
             || !self.engine.injector.is_empty()
-            || self.engine.stealers.iter().any(|s| !s.is_empty())
+            || self
+                .engine
+                .advertised
+                .find_map(self.index, |i| (!stealers[i].is_empty()).then_some(()))
+                .is_some()
     }
 
     /// Counts one unit in for a job issued on this worker: from the credit, or (empty) by
