@@ -19,17 +19,16 @@ pub(crate) use job::{Job, JobRef, Loan, Ran};
 pub(crate) use submit::Hold;
 
 use crate::error::{Error, Result};
-use crate::sync::{lock, wait_while, Condvar, Mutex};
+use crate::sync::deque::{Injector, Steal, Stealer, Worker as Deque};
+use crate::sync::thread::JoinHandle;
+use crate::sync::{lock, wait_while, Condvar, Mutex, Parker};
 use counters::{SharedCounters, WorkerCounters};
-use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
-use crossbeam_utils::sync::Parker;
 use crossbeam_utils::CachePadded;
 use lifecycle::{Admission, Lifecycle};
 use sleep::Sleep;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::task::Waker;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 pub(crate) use worker::with_current_engine;
 use worker::{run_worker, with_worker_of, WorkerLocal};
@@ -103,6 +102,51 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// What the workers report once their initializer ran: `Engine::start` waits for one report
+/// per started thread. (A condvar rather than a channel: `crate::sync` offers no channel, and
+/// loom's prints a debug line on every receive.)
+#[derive(Default)]
+struct StartReports {
+    state: Mutex<Reported>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct Reported {
+    count: usize,
+    /// The first failure reported.
+    failure: Option<Error>,
+}
+
+/// A worker's one report; a thread that unwinds before sending reports that it died.
+struct Report(Option<Arc<StartReports>>);
+
+impl Report {
+    fn new(reports: Arc<StartReports>) -> Report {
+        Report(Some(reports))
+    }
+
+    fn send(mut self, outcome: Result<()>) {
+        self.deliver(outcome.err());
+    }
+
+    fn deliver(&mut self, failure: Option<Error>) {
+        if let Some(reports) = self.0.take() {
+            let mut r = lock(&reports.state);
+            r.count += 1;
+            r.failure = r.failure.take().or(failure);
+            drop(r);
+            reports.cv.notify_all();
+        }
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        self.deliver(Some(Error::Spawn("a worker died at start".into())));
+    }
+}
+
 impl Engine {
     /// Starts the worker threads; returns once every initializer has run.
     pub(crate) fn start(config: EngineConfig) -> Result<Arc<Engine>> {
@@ -125,11 +169,12 @@ impl Engine {
             outside_counters: SharedCounters::new(),
             workers: n,
         });
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::result::Result<(), Error>>();
+        // Start-up reports (no channel: loom's has none to offer, see `StartReports`).
+        let reports = Arc::new(StartReports::default());
         let mut failure = None;
         for (index, (deque, parker)) in deques.into_iter().zip(parkers).enumerate() {
-            let mut builder =
-                std::thread::Builder::new().name(format!("{}{}", config.thread_name_prefix, index));
+            let mut builder = crate::sync::thread::Builder::new()
+                .name(format!("{}{}", config.thread_name_prefix, index));
             if let Some(size) = config.stack_size {
                 builder = builder.stack_size(size);
             }
@@ -141,8 +186,9 @@ impl Engine {
                 config.on_idle.clone(),
             );
             let init = config.initializer.clone();
-            let ready = ready_tx.clone();
+            let reports = Arc::clone(&reports);
             let spawned = builder.spawn(move || {
+                let report = Report::new(reports);
                 let outcome = match init {
                     Some(init) => {
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(index)))
@@ -161,7 +207,7 @@ impl Engine {
                 if ok {
                     *lock(&local.engine.live) += 1;
                 }
-                let _ = ready.send(outcome);
+                report.send(outcome);
                 if ok {
                     let engine = Arc::clone(&local.engine);
                     run_worker(local);
@@ -176,15 +222,12 @@ impl Engine {
                 }
             }
         }
-        drop(ready_tx);
         let started = lock(&engine.threads).len();
-        for _ in 0..started {
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failure = failure.or(Some(e)),
-                Err(_) => failure = failure.or(Some(Error::Spawn("a worker died at start".into()))),
-            }
-        }
+        let (mut got, _) = wait_while(&reports.cv, lock(&reports.state), None, |r| {
+            r.count < started
+        });
+        failure = failure.or(got.failure.take());
+        drop(got);
         if let Some(e) = failure {
             engine.terminate();
             let _ = engine.join_threads(None);
@@ -309,7 +352,7 @@ impl Engine {
     /// which are abandoned in turn: a thread-local trampoline keeps that iterative, so a chain
     /// of a million continuations cannot overflow the stack.
     fn abandon_now(&self, job: JobRef) {
-        thread_local! {
+        crate::sync::thread_local! {
             static PENDING: RefCell<Option<Vec<JobRef>>> = const { RefCell::new(None) };
         }
         let nested = PENDING.with(|p| {

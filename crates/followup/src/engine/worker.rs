@@ -29,11 +29,10 @@
 //! costs no counter traffic at all.
 
 use super::{Engine, JobRef, Ran};
-use crossbeam_deque::{Steal, Stealer, Worker as Deque};
-use crossbeam_utils::sync::{Parker, Unparker};
+use crate::sync::deque::{Steal, Stealer, Worker as Deque};
+use crate::sync::{fence, Ordering, Parker, Unparker};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::task::{Wake, Waker};
 use std::time::Instant;
@@ -44,9 +43,18 @@ const INJECTOR_EVERY: u32 = 61;
 const OLDEST_EVERY: u32 = 31;
 /// Fruitless search rounds before parking (rayon uses 32): short, so an idle pool burns almost
 /// no CPU, but long enough to catch work submitted a moment later without a wake-up syscall.
+#[cfg(not(loom))]
 const SEARCH_ROUNDS: u32 = 32;
 /// Of those, the first rounds spin; the rest yield the core.
+#[cfg(not(loom))]
 const SPIN_ROUNDS: u32 = 8;
+/// Under loom, one round of each kind: the rounds only bound how long a worker looks before it
+/// sleeps (the protocol is the same after 2 rounds as after 32), and each round multiplies the
+/// interleavings to explore.
+#[cfg(loom)]
+const SEARCH_ROUNDS: u32 = 2;
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 1;
 /// What one worker thread owns. Lives on the worker's stack; only that thread touches it.
 pub(crate) struct WorkerLocal {
     pub(crate) engine: Arc<Engine>,
@@ -81,7 +89,7 @@ impl Wake for UnparkWorker {
     }
 }
 
-thread_local! {
+crate::sync::thread_local! {
     /// The worker running on this thread, or null. Set for the whole life of a worker thread,
     /// cleared before its `WorkerLocal` is dropped.
     static CURRENT: Cell<*const WorkerLocal> = const { Cell::new(std::ptr::null()) };
@@ -231,7 +239,7 @@ impl WorkerLocal {
                     std::hint::spin_loop();
                 }
             } else {
-                std::thread::yield_now();
+                crate::sync::thread::yield_now();
             }
             if let Some(job) = self.find_work() {
                 return Some(job);

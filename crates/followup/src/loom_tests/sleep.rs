@@ -21,7 +21,7 @@
 
 use super::engine_sleep::Sleep;
 use super::model;
-use crate::sync::{fence, lock, AtomicBool, AtomicUsize, Condvar, LoomParker, Mutex, Ordering};
+use crate::sync::{fence, lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, Parker};
 use loom::thread;
 use std::sync::Arc;
 
@@ -109,7 +109,7 @@ enum Kind {
 }
 
 struct Pool {
-    sleep: Sleep<LoomParker>,
+    sleep: Sleep,
     injector: Queue,
     locals: Vec<Queue>,
     kinds: Vec<Kind>,
@@ -119,8 +119,8 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(workers: usize, kinds: Vec<Kind>) -> (Arc<Pool>, Vec<LoomParker>) {
-        let parkers: Vec<LoomParker> = (0..workers).map(|_| LoomParker::new()).collect();
+    fn new(workers: usize, kinds: Vec<Kind>) -> (Arc<Pool>, Vec<Parker>) {
+        let parkers: Vec<Parker> = (0..workers).map(|_| Parker::new()).collect();
         let pool = Arc::new(Pool {
             sleep: Sleep::new(&parkers),
             injector: Queue::new(true),
@@ -206,7 +206,7 @@ impl Pool {
 }
 
 /// `engine::worker::run_worker`, with the substitutions named in the module docs.
-fn run_worker(pool: &Pool, index: usize, parker: &LoomParker) {
+fn run_worker(pool: &Pool, index: usize, parker: &Parker) {
     let sleep = &pool.sleep;
     sleep.start_searching();
     let mut searching = true;
