@@ -81,10 +81,11 @@ pub(crate) struct Engine {
     quiet: Mutex<()>,
     quiet_cv: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// Worker threads in their loop (counted before they report ready); `join` with a
-    /// timeout waits on `exited_cv` for this to reach zero, instead of polling the handles.
-    live: Mutex<usize>,
-    exited_cv: Condvar,
+    /// Worker threads in their loop, and their start-up reports. Signalled on `live_cv` when
+    /// a worker reports (`start` waits for every one) and when one leaves its loop (`join`
+    /// with a timeout waits for none to run, instead of polling the handles).
+    live: Mutex<Live>,
+    live_cv: Condvar,
     /// Always-on statistics: one line per worker, written only by it, and one for the rest.
     counters: Box<[CachePadded<WorkerCounters>]>,
     outside_counters: SharedCounters,
@@ -102,48 +103,45 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// What the workers report once their initializer ran: `Engine::start` waits for one report
-/// per started thread. (A condvar rather than a channel: `crate::sync` offers no channel, and
-/// loom's prints a debug line on every receive.)
+/// The worker threads' start and exit, under one lock (`Engine::live`).
 #[derive(Default)]
-struct StartReports {
-    state: Mutex<Reported>,
-    cv: Condvar,
-}
-
-#[derive(Default)]
-struct Reported {
-    count: usize,
+struct Live {
+    /// Threads in their loop: counted before they report ready, uncounted as they leave.
+    running: usize,
+    /// Threads that reported after their initializer (`Engine::start` waits for all).
+    reported: usize,
     /// The first failure reported.
     failure: Option<Error>,
 }
 
-/// A worker's one report; a thread that unwinds before sending reports that it died.
-struct Report(Option<Arc<StartReports>>);
+/// A worker's one start-up report; a thread that unwinds before sending it reports that it
+/// died. (A lock and a condvar rather than a channel: `crate::sync` offers no channel, and
+/// sharing `live` with the exit count makes the report one critical section.)
+struct Report(Option<Arc<Engine>>);
 
 impl Report {
-    fn new(reports: Arc<StartReports>) -> Report {
-        Report(Some(reports))
-    }
-
+    /// Reports `outcome`; the worker counts as running from here if it is `Ok`.
     fn send(mut self, outcome: Result<()>) {
-        self.deliver(outcome.err());
+        self.deliver(outcome);
     }
 
-    fn deliver(&mut self, failure: Option<Error>) {
-        if let Some(reports) = self.0.take() {
-            let mut r = lock(&reports.state);
-            r.count += 1;
-            r.failure = r.failure.take().or(failure);
-            drop(r);
-            reports.cv.notify_all();
+    fn deliver(&mut self, outcome: Result<()>) {
+        if let Some(engine) = self.0.take() {
+            let mut live = lock(&engine.live);
+            live.reported += 1;
+            match outcome {
+                Ok(()) => live.running += 1,
+                Err(e) => live.failure = live.failure.take().or(Some(e)),
+            }
+            drop(live);
+            engine.live_cv.notify_all();
         }
     }
 }
 
 impl Drop for Report {
     fn drop(&mut self) {
-        self.deliver(Some(Error::Spawn("a worker died at start".into())));
+        self.deliver(Err(Error::Spawn("a worker died at start".into())));
     }
 }
 
@@ -161,16 +159,16 @@ impl Engine {
             quiet: Mutex::new(()),
             quiet_cv: Condvar::new(),
             threads: Mutex::new(Vec::with_capacity(n)),
-            live: Mutex::new(0),
-            exited_cv: Condvar::new(),
+            live: Mutex::new(Live::default()),
+            live_cv: Condvar::new(),
             counters: (0..n)
                 .map(|_| CachePadded::new(WorkerCounters::new()))
                 .collect(),
             outside_counters: SharedCounters::new(),
             workers: n,
         });
-        // Start-up reports (no channel: loom's has none to offer, see `StartReports`).
-        let reports = Arc::new(StartReports::default());
+        #[cfg(loom)]
+        engine.first_touch();
         let mut failure = None;
         for (index, (deque, parker)) in deques.into_iter().zip(parkers).enumerate() {
             let mut builder = crate::sync::thread::Builder::new()
@@ -186,9 +184,8 @@ impl Engine {
                 config.on_idle.clone(),
             );
             let init = config.initializer.clone();
-            let reports = Arc::clone(&reports);
             let spawned = builder.spawn(move || {
-                let report = Report::new(reports);
+                let report = Report(Some(Arc::clone(&local.engine)));
                 let outcome = match init {
                     Some(init) => {
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(index)))
@@ -204,9 +201,6 @@ impl Engine {
                     None => Ok(()),
                 };
                 let ok = outcome.is_ok();
-                if ok {
-                    *lock(&local.engine.live) += 1;
-                }
                 report.send(outcome);
                 if ok {
                     let engine = Arc::clone(&local.engine);
@@ -223,17 +217,29 @@ impl Engine {
             }
         }
         let started = lock(&engine.threads).len();
-        let (mut got, _) = wait_while(&reports.cv, lock(&reports.state), None, |r| {
-            r.count < started
+        let (mut live, _) = wait_while(&engine.live_cv, lock(&engine.live), None, |l| {
+            l.reported < started
         });
-        failure = failure.or(got.failure.take());
-        drop(got);
+        failure = failure.or(live.failure.take());
+        drop(live);
         if let Some(e) = failure {
             engine.terminate();
             let _ = engine.join_threads(None);
             return Err(e);
         }
         Ok(engine)
+    }
+
+    /// Under loom, an atomic is created by its first access (`crate::sync::seq_cst`), and every
+    /// later access must happen after that one: so the engine's are touched here, on the
+    /// starting thread, before any worker exists (the deques touch theirs when created).
+    #[cfg(loom)]
+    fn first_touch(&self) {
+        let _ = self.stats();
+        let _ = self.lifecycle.is_closed();
+        let _ = self.lifecycle.is_terminated();
+        let _ = self.lifecycle.outstanding();
+        self.sleep.first_touch();
     }
 
     /// A reference for a result handle: the current worker's shard, if on one of ours.
@@ -423,8 +429,8 @@ impl Engine {
 
     /// A worker thread left its loop (it only returns from its closure after this).
     fn worker_exited(&self) {
-        *lock(&self.live) -= 1;
-        self.exited_cv.notify_all();
+        lock(&self.live).running -= 1;
+        self.live_cv.notify_all();
     }
 
     fn join_threads(&self, deadline: Option<Instant>) -> Result<()> {
@@ -432,7 +438,7 @@ impl Engine {
             // Wait for every worker to leave its loop, so the timeout holds; joining after
             // that waits only for the thread to return.
             let all_left =
-                wait_while(&self.exited_cv, lock(&self.live), Some(d), |live| *live > 0).1;
+                wait_while(&self.live_cv, lock(&self.live), Some(d), |l| l.running > 0).1;
             if !all_left {
                 return Err(Error::Timeout);
             }

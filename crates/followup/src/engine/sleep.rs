@@ -65,6 +65,13 @@ impl Sleep {
         }
     }
 
+    /// Reads both counters once: their first access under loom (see `Engine::first_touch`).
+    #[cfg(loom)]
+    pub(crate) fn first_touch(&self) {
+        self.sleepers.load(Ordering::Relaxed);
+        self.searching.load(Ordering::Relaxed);
+    }
+
     /// A cheap hint for local pushes: is some worker asleep while none is searching? The
     /// caller must issue a SeqCst fence after its push and before this (see `worker::push`).
     pub(crate) fn could_wake(&self) -> bool {
