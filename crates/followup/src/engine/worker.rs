@@ -15,7 +15,9 @@
 //! No worker ever wakes by itself (there is no tick): a push wakes a sleeper when none is
 //! searching, and a worker that finds work while none searches wakes one to search in its
 //! place, so the next push usually finds a searcher and pays no syscall. See `sleep` for the
-//! protocol, and [`WorkerLocal::help_until`] for waits inside a job.
+//! protocol, and [`WorkerLocal::help_until`] for waits inside a job. The loom models
+//! (`loom_tests::sleep`) run this very loop: its queues, threads, thread-local and parker come
+//! through `crate::sync`, which puts loom under them in those builds.
 //!
 //! # Lending the running job's unit
 //! Every admitted job holds one unit of the pool's outstanding counter (see `lifecycle`), a
