@@ -33,6 +33,14 @@ impl Advertised {
         }
     }
 
+    /// Touches every word (loom creates its atomics on first use; see `crate::sync`).
+    #[cfg(loom)]
+    pub(crate) fn first_touch(&self) {
+        for w in self.words.iter() {
+            let _ = w.load(Ordering::SeqCst);
+        }
+    }
+
     /// Worker `i` may have work (called by worker `i` only).
     pub(crate) fn set(&self, i: usize) {
         self.words[i / BITS].fetch_or(1 << (i % BITS), Ordering::SeqCst);

@@ -20,17 +20,16 @@ pub(crate) use job::{Job, JobRef, Ran};
 pub(crate) use submit::Hold;
 
 use crate::error::{Error, Result};
-use crate::sync::{lock, wait_while, Condvar, Mutex};
+use crate::sync::deque::{Injector, Steal, Stealer, Worker as Deque};
+use crate::sync::thread::JoinHandle;
+use crate::sync::{lock, wait_while, Condvar, Mutex, Parker};
 use counters::{SharedCounters, WorkerCounters};
-use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
-use crossbeam_utils::sync::Parker;
 use crossbeam_utils::CachePadded;
 use lifecycle::{Admission, Lifecycle};
 use sleep::Sleep;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::task::Waker;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 pub(crate) use worker::with_current_engine;
 use worker::{run_worker, with_worker_of, WorkerLocal};
@@ -85,10 +84,11 @@ pub(crate) struct Engine {
     quiet: Mutex<()>,
     quiet_cv: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// Worker threads in their loop (counted before they report ready); `join` with a
-    /// timeout waits on `exited_cv` for this to reach zero, instead of polling the handles.
-    live: Mutex<usize>,
-    exited_cv: Condvar,
+    /// Worker threads in their loop, and their start-up reports. Signalled on `live_cv` when
+    /// a worker reports (`start` waits for every one) and when one leaves its loop (`join`
+    /// with a timeout waits for none to run, instead of polling the handles).
+    live: Mutex<Live>,
+    live_cv: Condvar,
     /// Always-on statistics: one line per worker, written only by it, and one for the rest.
     counters: Box<[CachePadded<WorkerCounters>]>,
     outside_counters: SharedCounters,
@@ -103,6 +103,48 @@ impl std::fmt::Debug for Engine {
             .field("closed", &self.lifecycle.is_closed())
             .field("terminated", &self.lifecycle.is_terminated())
             .finish()
+    }
+}
+
+/// The worker threads' start and exit, under one lock (`Engine::live`).
+#[derive(Default)]
+struct Live {
+    /// Threads in their loop: counted before they report ready, uncounted as they leave.
+    running: usize,
+    /// Threads that reported after their initializer (`Engine::start` waits for all).
+    reported: usize,
+    /// The first failure reported.
+    failure: Option<Error>,
+}
+
+/// A worker's one start-up report; a thread that unwinds before sending it reports that it
+/// died. (A lock and a condvar rather than a channel: `crate::sync` offers no channel, and
+/// sharing `live` with the exit count makes the report one critical section.)
+struct Report(Option<Arc<Engine>>);
+
+impl Report {
+    /// Reports `outcome`; the worker counts as running from here if it is `Ok`.
+    fn send(mut self, outcome: Result<()>) {
+        self.deliver(outcome);
+    }
+
+    fn deliver(&mut self, outcome: Result<()>) {
+        if let Some(engine) = self.0.take() {
+            let mut live = lock(&engine.live);
+            live.reported += 1;
+            match outcome {
+                Ok(()) => live.running += 1,
+                Err(e) => live.failure = live.failure.take().or(Some(e)),
+            }
+            drop(live);
+            engine.live_cv.notify_all();
+        }
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        self.deliver(Err(Error::Spawn("a worker died at start".into())));
     }
 }
 
@@ -121,19 +163,20 @@ impl Engine {
             quiet: Mutex::new(()),
             quiet_cv: Condvar::new(),
             threads: Mutex::new(Vec::with_capacity(n)),
-            live: Mutex::new(0),
-            exited_cv: Condvar::new(),
+            live: Mutex::new(Live::default()),
+            live_cv: Condvar::new(),
             counters: (0..n)
                 .map(|_| CachePadded::new(WorkerCounters::new()))
                 .collect(),
             outside_counters: SharedCounters::new(),
             workers: n,
         });
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::result::Result<(), Error>>();
+        #[cfg(loom)]
+        engine.first_touch();
         let mut failure = None;
         for (index, (deque, parker)) in deques.into_iter().zip(parkers).enumerate() {
-            let mut builder =
-                std::thread::Builder::new().name(format!("{}{}", config.thread_name_prefix, index));
+            let mut builder = crate::sync::thread::Builder::new()
+                .name(format!("{}{}", config.thread_name_prefix, index));
             if let Some(size) = config.stack_size {
                 builder = builder.stack_size(size);
             }
@@ -145,8 +188,8 @@ impl Engine {
                 config.on_idle.clone(),
             );
             let init = config.initializer.clone();
-            let ready = ready_tx.clone();
             let spawned = builder.spawn(move || {
+                let report = Report(Some(Arc::clone(&local.engine)));
                 let outcome = match init {
                     Some(init) => {
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(index)))
@@ -162,10 +205,7 @@ impl Engine {
                     None => Ok(()),
                 };
                 let ok = outcome.is_ok();
-                if ok {
-                    *lock(&local.engine.live) += 1;
-                }
-                let _ = ready.send(outcome);
+                report.send(outcome);
                 if ok {
                     let engine = Arc::clone(&local.engine);
                     run_worker(local);
@@ -180,21 +220,31 @@ impl Engine {
                 }
             }
         }
-        drop(ready_tx);
         let started = lock(&engine.threads).len();
-        for _ in 0..started {
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failure = failure.or(Some(e)),
-                Err(_) => failure = failure.or(Some(Error::Spawn("a worker died at start".into()))),
-            }
-        }
+        let (mut live, _) = wait_while(&engine.live_cv, lock(&engine.live), None, |l| {
+            l.reported < started
+        });
+        failure = failure.or(live.failure.take());
+        drop(live);
         if let Some(e) = failure {
             engine.terminate();
             let _ = engine.join_threads(None);
             return Err(e);
         }
         Ok(engine)
+    }
+
+    /// Under loom, an atomic is created by its first access (`crate::sync::seq_cst`), and every
+    /// later access must happen after that one: so the engine's are touched here, on the
+    /// starting thread, before any worker exists (the deques touch theirs when created).
+    #[cfg(loom)]
+    fn first_touch(&self) {
+        let _ = self.stats();
+        let _ = self.lifecycle.is_closed();
+        let _ = self.lifecycle.is_terminated();
+        let _ = self.lifecycle.outstanding();
+        self.sleep.first_touch();
+        self.advertised.first_touch();
     }
 
     /// A reference for a result handle: the current worker's shard, if on one of ours.
@@ -301,7 +351,7 @@ impl Engine {
     /// which are abandoned in turn: a thread-local trampoline keeps that iterative, so a chain
     /// of a million continuations cannot overflow the stack.
     fn abandon_now(&self, job: JobRef) {
-        thread_local! {
+        crate::sync::thread_local! {
             static PENDING: RefCell<Option<Vec<JobRef>>> = const { RefCell::new(None) };
         }
         let nested = PENDING.with(|p| {
@@ -371,8 +421,8 @@ impl Engine {
 
     /// A worker thread left its loop (it only returns from its closure after this).
     fn worker_exited(&self) {
-        *lock(&self.live) -= 1;
-        self.exited_cv.notify_all();
+        lock(&self.live).running -= 1;
+        self.live_cv.notify_all();
     }
 
     fn join_threads(&self, deadline: Option<Instant>) -> Result<()> {
@@ -380,7 +430,7 @@ impl Engine {
             // Wait for every worker to leave its loop, so the timeout holds; joining after
             // that waits only for the thread to return.
             let all_left =
-                wait_while(&self.exited_cv, lock(&self.live), Some(d), |live| *live > 0).1;
+                wait_while(&self.live_cv, lock(&self.live), Some(d), |l| l.running > 0).1;
             if !all_left {
                 return Err(Error::Timeout);
             }

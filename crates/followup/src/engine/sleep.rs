@@ -28,14 +28,13 @@
 //! finds work and more is queued, it wakes one more worker, so a burst still ramps up to all
 //! workers (rayon's and tokio's scheme).
 
-use crate::sync::{fence, lock, AtomicUsize, Mutex, Ordering, Park, Unpark};
-use crossbeam_utils::sync::Parker;
+use crate::sync::{fence, lock, AtomicUsize, Mutex, Ordering, Parker, Unparker};
 use crossbeam_utils::CachePadded;
 use std::time::Duration;
 
-/// Who is asleep, and how to wake them. `P` is crossbeam's `Parker`; the loom models plug in
-/// a loom-aware one (`crate::sync::Park`).
-pub(crate) struct Sleep<P: Park = Parker> {
+/// Who is asleep, and how to wake them (`crate::sync::Parker`: crossbeam's, or loom's stand-in
+/// in the models).
+pub(crate) struct Sleep {
     /// Number of workers registered as idle. Written under `idle`'s lock; read without it by
     /// submitters after their fence.
     sleepers: CachePadded<AtomicUsize>,
@@ -44,7 +43,7 @@ pub(crate) struct Sleep<P: Park = Parker> {
     /// Indices of idle workers (a stack: the most recently idle, warmest one is woken first),
     /// and a membership flag per worker.
     idle: Mutex<IdleSet>,
-    unparkers: Box<[P::Unparker]>,
+    unparkers: Box<[Unparker]>,
 }
 
 struct IdleSet {
@@ -52,9 +51,9 @@ struct IdleSet {
     member: Vec<bool>,
 }
 
-impl<P: Park> Sleep<P> {
+impl Sleep {
     /// Creates the sleep state for `parkers.len()` workers; each worker keeps its own `Parker`.
-    pub(crate) fn new(parkers: &[P]) -> Sleep<P> {
+    pub(crate) fn new(parkers: &[Parker]) -> Sleep {
         Sleep {
             sleepers: CachePadded::new(AtomicUsize::new(0)),
             searching: CachePadded::new(AtomicUsize::new(0)),
@@ -64,6 +63,13 @@ impl<P: Park> Sleep<P> {
             }),
             unparkers: parkers.iter().map(|p| p.unparker().clone()).collect(),
         }
+    }
+
+    /// Reads both counters once: their first access under loom (see `Engine::first_touch`).
+    #[cfg(loom)]
+    pub(crate) fn first_touch(&self) {
+        self.sleepers.load(Ordering::Relaxed);
+        self.searching.load(Ordering::Relaxed);
     }
 
     /// A cheap hint for local pushes: is some worker asleep while none is searching? The
@@ -118,7 +124,7 @@ impl<P: Park> Sleep<P> {
     pub(crate) fn sleep(
         &self,
         index: usize,
-        parker: &P,
+        parker: &Parker,
         timeout: Option<Duration>,
         recheck: impl FnOnce() -> bool,
     ) {

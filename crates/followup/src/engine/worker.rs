@@ -15,7 +15,9 @@
 //! No worker ever wakes by itself (there is no tick): a push wakes a sleeper when none is
 //! searching, and a worker that finds work while none searches wakes one to search in its
 //! place, so the next push usually finds a searcher and pays no syscall. See `sleep` for the
-//! protocol, and [`WorkerLocal::help_until`] for waits inside a job.
+//! protocol, and [`WorkerLocal::help_until`] for waits inside a job. The loom models
+//! (`loom_tests::sleep`) run this very loop: its queues, threads, thread-local and parker come
+//! through `crate::sync`, which puts loom under them in those builds.
 //!
 //! # The worker's credit: counting without a shared write
 //! Every admitted job holds one unit of the pool's outstanding counter (see `lifecycle`), a
@@ -29,11 +31,10 @@
 //! left every credit is back and the counter reads the true zero that `join` waits for.
 
 use super::{Engine, JobRef, Ran};
-use crossbeam_deque::{Steal, Stealer, Worker as Deque};
-use crossbeam_utils::sync::{Parker, Unparker};
+use crate::sync::deque::{Steal, Stealer, Worker as Deque};
+use crate::sync::{fence, Ordering, Parker, Unparker};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::task::{Wake, Waker};
 use std::time::Instant;
@@ -51,11 +52,21 @@ fn next_fair_turn(tick: u32) -> u32 {
 
 /// Fruitless search rounds before parking (rayon uses 32): short, so an idle pool burns almost
 /// no CPU, but long enough to catch work submitted a moment later without a wake-up syscall.
+#[cfg(not(loom))]
 const SEARCH_ROUNDS: u32 = 32;
 /// Of those, the first rounds spin; the rest yield the core.
+#[cfg(not(loom))]
 const SPIN_ROUNDS: u32 = 8;
 /// Units a worker takes from the outstanding counter at once when its credit is empty.
 const CREDIT_BATCH: usize = 64;
+/// Under loom, one spinning round: the rounds only bound how long a worker looks before it
+/// sleeps (the protocol is the same after 1 round as after 32), and each round adds to the
+/// state space to explore (a yielding round, a loom scheduling point, 2.6 times as many
+/// executions in `loom_tests::sleep`).
+#[cfg(loom)]
+const SEARCH_ROUNDS: u32 = 1;
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 1;
 /// What one worker thread owns. Lives on the worker's stack; only that thread touches it.
 pub(crate) struct WorkerLocal {
     pub(crate) engine: Arc<Engine>,
@@ -100,7 +111,7 @@ impl Wake for UnparkWorker {
     }
 }
 
-thread_local! {
+crate::sync::thread_local! {
     /// The worker running on this thread, or null. Set for the whole life of a worker thread,
     /// cleared before its `WorkerLocal` is dropped.
     static CURRENT: Cell<*const WorkerLocal> = const { Cell::new(std::ptr::null()) };
@@ -258,16 +269,20 @@ impl WorkerLocal {
         if self.engine.injector.is_empty() {
             return None;
         }
-        // The batch lands on the local deque: advertised first, as for a push. (A batch of
-        // one leaves the bit set over an empty deque until this worker finds it empty.)
+        // The batch lands on the local deque: advertised first, as for a push, and withdrawn
+        // again if it was a batch of one (so the bit is not left set over an empty deque).
         self.advertise();
-        loop {
+        let stolen = loop {
             match self.engine.injector.steal_batch_and_pop(&self.deque) {
-                Steal::Success(job) => return Some(job),
-                Steal::Empty => return None,
+                Steal::Success(job) => break Some(job),
+                Steal::Empty => break None,
                 Steal::Retry => continue,
             }
+        };
+        if self.deque.is_empty() {
+            self.withdraw();
         }
+        stolen
     }
 
     fn steal_one_injected(&self) -> Option<JobRef> {
@@ -315,7 +330,7 @@ impl WorkerLocal {
                     std::hint::spin_loop();
                 }
             } else {
-                std::thread::yield_now();
+                crate::sync::thread::yield_now();
             }
             if let Some(job) = self.find_work() {
                 return Some(job);

@@ -1,6 +1,6 @@
 //! loom models of the protocols that synchronise through atomics and custom parking.
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p followup --lib --release loom_tests`
-//! (`.ci/loom` does, with `LOOM_MAX_PREEMPTIONS=2`).
+//! (`.ci/loom` does, with `LOOM_MAX_PREEMPTIONS=3`).
 //!
 //! - [`cell`]: the task cell state machine (`task::cell::Cell`) and the task that drives it
 //!   (`task::core::Task`, `Promise`): completion racing continuation registration, blocked and
@@ -9,22 +9,40 @@
 //! - [`lifecycle`]: the close/join quiescence counter (`engine::lifecycle::Lifecycle`).
 //! - [`credit`]: a worker counting its jobs in and out of that counter locally, as credit it
 //!   gives back before it idles (`engine::worker`).
-//! - [`sleep`]: the worker sleep/wake protocol (`engine::sleep::Sleep`).
+//! - [`sleep`]: the worker sleep/wake protocol and the helping wait, on a whole real
+//!   [`Engine`](crate::engine::Engine): its worker threads, loop, queues, sleep state and
+//!   lifecycle, from `Engine::start` to `join`.
+//! - [`wakers`]: the wake-ups a helping wait relies on (`task::waiters::Waiters`, the tracker).
 //!
-//! `engine::lifecycle` and `engine::sleep` are private to `engine`, so their very source files
-//! are compiled a second time here with `#[path]`: the models run the real code, not a copy.
-//! What *is* a copy is the worker loop around `Sleep` (`engine::worker::run_worker`, which
-//! needs crossbeam's deques); `sleep.rs` says how it maps onto the original.
+//! # What is real, and what is substituted
+//! The models run the crate's own code. `engine::lifecycle` is private to `engine`, so the
+//! `lifecycle` and `credit` models compile its very source file a second time here with
+//! `#[path]` (`credit` drives it with a copy of the worker's credit arithmetic, which the
+//! `sleep` models run for real); `sleep` reaches the engine through its `pub(crate)` API. Under
+//! `--cfg loom`, `crate::sync`, the one door to synchronisation primitives, substitutes:
+//! - loom's atomics (`SeqCst` accesses made sequentially consistent by a leading fence),
+//!   mutexes and condvars for std's; std's `Arc` stays (see there);
+//! - for crossbeam-deque's `Worker`/`Stealer`/`Injector`: loom stand-ins with crossbeam
+//!   0.8.8's index protocol and orderings, access by access, and the payload in a plain
+//!   vector (`sync::deque` documents each ordering with crossbeam's line, and what is left
+//!   out: buffer growth, injector blocks, epoch reclamation);
+//! - for crossbeam's `Parker`: a token parker on loom's mutex and condvar (`sync::Parker`);
+//! - `loom::thread` for `std::thread` (names and stack sizes are ignored) and
+//!   `loom::thread_local!` for std's (the worker thread-local, the abandon trampoline).
 //!
-//! Under `--cfg loom`, `crate::sync` gives loom's atomics, mutexes and condvars (but std's
-//! `Arc`: see there), so every synchronisation point of the modelled code is explored.
+//! Under loom the worker's search before sleeping is one round instead of 32 (it only bounds
+//! the effort, see `engine::worker`), time is not modelled (`park_timeout` is `park`, a
+//! condvar never times out), and the two-worker engine models run with at most
+//! [`ENGINE_PREEMPTIONS`] preemptions (see there). What is not modelled at all: crossbeam's
+//! own memory management, channels and the timer thread. The task layer's thread-locals
+//! (`task::context`'s running frame, `task::issue`'s trampoline) are still std's, so one value
+//! is shared by all loom threads: the `sleep` models' jobs never reach them, but `cell` and
+//! `tracker` models that run tasks on two threads do (not yet moved to
+//! `crate::sync::thread_local!`).
 
 #[path = "../engine/lifecycle.rs"]
-#[allow(dead_code, unreachable_pub)]
+#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
 mod engine_lifecycle;
-#[path = "../engine/sleep.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod engine_sleep;
 
 mod cell;
 mod credit;
@@ -41,11 +59,49 @@ pub(super) fn model<F>(f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
+    check_bounded(None, f);
+}
+
+/// The preemption bound of the models that run a whole engine with two workers (`sleep`):
+/// 2, or `LOOM_ENGINE_PREEMPTIONS` if set. With three threads (the main one and two workers)
+/// running the real loop, start-up and shutdown, a bound of 3 explores 350 000 to 430 000
+/// executions per model (one to two minutes each on 2 cores) where 2 explores 11 000 to
+/// 17 000 (about 2 s); and 2 is enough to catch the bugs these models exist for (RELIABILITY.md,
+/// "How the models are built"). `LOOM_MAX_PREEMPTIONS`, when lower, still wins.
+const ENGINE_PREEMPTIONS: usize = 2;
+
+/// [`model`] for a model running a whole engine with `workers` workers: one worker keeps
+/// the usual bound, more are capped at [`ENGINE_PREEMPTIONS`].
+pub(super) fn engine_model<F>(workers: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    let cap = match std::env::var("LOOM_ENGINE_PREEMPTIONS") {
+        Ok(v) => v.parse().expect("LOOM_ENGINE_PREEMPTIONS: a number"),
+        Err(_) => ENGINE_PREEMPTIONS,
+    };
+    check_bounded((workers > 1).then_some(cap), f);
+}
+
+fn check_bounded<F>(cap: Option<usize>, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
         b.preemption_bound = Some(2);
     }
-    b.check(f);
+    if let Some(cap) = cap {
+        b.preemption_bound = b.preemption_bound.map(|p| p.min(cap));
+    }
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    b.check(move || {
+        counted.fetch_add(1, SeqCst);
+        f();
+    });
+    // Shown with `--nocapture`: how much each model explores.
+    eprintln!("loom: {} executions explored", runs.load(SeqCst));
 }
 
 /// Counts values created and dropped, to prove none is leaked and none dropped twice.

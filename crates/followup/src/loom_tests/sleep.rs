@@ -1,269 +1,164 @@
-//! The worker sleep/wake protocol (`engine::sleep`, compiled here from its own source file
-//! with a loom parker). A lost wake-up leaves a worker parked while work is queued and every
-//! other thread is blocked: loom reports that as a deadlock.
+//! The worker sleep/wake protocol, on the real engine: each model starts an [`Engine`] with
+//! one or two loom worker threads, submits real [`Job`]s from the main thread
+//! (`Engine::submit_detached`: external, so onto the injector) and from inside jobs (follow-ups:
+//! the worker's own `push`, found through the real worker thread-local), then `close`s and
+//! `join`s. The worker loop (`engine::worker::run_worker`, `find_work`, `search`,
+//! `sees_work`, `help_until`), `engine::sleep::Sleep` and the lifecycle are the crate's own
+//! code; `crate::sync` puts loom under them (see `loom_tests` for what it substitutes). A lost
+//! wake-up leaves a worker parked while work is queued and every other thread is blocked (the
+//! main thread in `join`): loom reports that as a deadlock.
 //!
-//! The worker loop is a faithful copy of `engine::worker::run_worker` and `WorkerLocal::push`
-//! (they need crossbeam's deques and the whole engine): the same calls to `Sleep`, in the same
-//! order, under the same conditions. Substitutions:
-//! - the queues are [`Queue`]s: models of crossbeam's `Injector` (SeqCst tail increment, SeqCst
-//!   `is_empty`) and of a worker's `Worker` deque (owner push = release fence + relaxed store
-//!   of `back`; `Stealer::is_empty`/`steal` = acquire load, SeqCst fence, acquire load, SeqCst
-//!   CAS on `front`), with the orderings crossbeam-deque 0.8 uses. They are FIFO; LIFO order
-//!   does not matter to the wake-up protocol.
-//! - `find_work` is own deque, then injector, then siblings (the fairness ticks are left out);
-//!   `search()` is one more `find_work` round instead of 32.
-//! - there is no idle tick (nor any timeout under loom): a lone follow-up whose issuer blocks
-//!   outside the pool is rescued by the wake-up its push sends, checked here
-//!   (`lone_follow_up_of_a_blocked_issuer_wakes_a_sibling`) and on the real engine
-//!   (`tests/stress.rs`, `single_followup_of_a_blocked_task_gets_the_idle_worker`).
-//! - the exit test `engine.should_exit()` (closed and nothing outstanding) is "every job
-//!   finished", set by the last job before its `notify_all`, as `Engine::finish_one` does.
+//! The jobs are a test [`Job`] ([`ModelJob`]) rather than tasks: the task layer's own
+//! protocols have their models (`cell`, `tracker`, `wakers`), and leaving it out keeps these
+//! models small enough to explore with three preemptions. Jobs that must run at the same time
+//! (a rendezvous) block on a loom mutex and condvar: two of them can only meet on two workers.
 
-use super::engine_sleep::Sleep;
-use super::model;
-use crate::sync::{fence, lock, AtomicBool, AtomicUsize, Condvar, LoomParker, Mutex, Ordering};
-use loom::thread;
+use super::engine_model;
+use crate::engine::{Engine, EngineConfig, Job, Ran};
+use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering};
+use crate::task::waiters::Waiters;
 use std::sync::Arc;
 
-/// A FIFO of job ids; see the module docs for the orderings.
-struct Queue {
-    injector: bool,
-    back: AtomicUsize,
-    front: AtomicUsize,
-    /// The payload, written before `back` is published and read after it was seen (not a
-    /// modelled synchronisation point: loom runs one thread at a time).
-    slots: std::sync::Mutex<Vec<usize>>,
-}
-
-impl Queue {
-    fn new(injector: bool) -> Queue {
-        Queue {
-            injector,
-            back: AtomicUsize::new(0),
-            front: AtomicUsize::new(0),
-            slots: std::sync::Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Injector: any thread. Worker deque: its owner only.
-    fn push(&self, job: usize) {
-        // Never hold the std lock across a loom operation: loom may switch threads there.
-        let len = {
-            let mut slots = self.slots.lock().unwrap();
-            slots.push(job);
-            slots.len()
-        };
-        if self.injector {
-            self.back.fetch_add(1, Ordering::SeqCst);
-        } else {
-            fence(Ordering::Release);
-            self.back.store(len, Ordering::Relaxed);
-        }
-    }
-
-    /// `Stealer::steal` / `Injector::steal`.
-    fn steal(&self) -> Option<usize> {
-        loop {
-            let f = self.front.load(Ordering::Acquire);
-            fence(Ordering::SeqCst);
-            let b = self.back.load(Ordering::Acquire);
-            if f >= b {
-                return None;
-            }
-            if self
-                .front
-                .compare_exchange(f, f + 1, Ordering::SeqCst, Ordering::Relaxed)
-                .is_ok()
-            {
-                return Some(self.slots.lock().unwrap()[f]);
-            }
-        }
-    }
-
-    /// `Stealer::is_empty` / `Injector::is_empty`.
-    fn is_empty(&self) -> bool {
-        if self.injector {
-            let f = self.front.load(Ordering::SeqCst);
-            let b = self.back.load(Ordering::SeqCst);
-            f >= b
-        } else {
-            let f = self.front.load(Ordering::Acquire);
-            fence(Ordering::SeqCst);
-            let b = self.back.load(Ordering::Acquire);
-            f >= b
-        }
-    }
-}
-
 /// What a job does.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Kind {
     /// Nothing.
     Plain,
     /// Waits until `n` jobs of the rendezvous have started: they must run at the same time,
     /// on different workers.
     Rendezvous(usize),
-    /// Pushes the listed jobs on its worker's own deque (follow-ups issued by a task), then
-    /// joins a rendezvous of `n` if given.
+    /// Issues the listed jobs as follow-ups (`submit_detached` on its worker: the worker's own
+    /// deque), then joins a rendezvous of `n` if given.
     Spawn(&'static [usize], Option<usize>),
+    /// Waits inside the pool (`Engine::help_until`, no deadline) until a [`Kind::Signal`]
+    /// job has run, helping meanwhile; its waker is registered with the event's [`Waiters`].
+    Help,
+    /// Raises the event a [`Kind::Help`] job waits for, and wakes its waiters.
+    Signal,
 }
 
-struct Pool {
-    sleep: Sleep<LoomParker>,
-    injector: Queue,
-    locals: Vec<Queue>,
+/// What the jobs of one model share.
+struct World {
     kinds: Vec<Kind>,
-    finished: AtomicUsize,
-    exit: AtomicBool,
+    /// Runs per job: test bookkeeping, not a modelled synchronisation point (read after
+    /// `join`, and never locked across a loom operation).
+    runs: std::sync::Mutex<Vec<usize>>,
     rendezvous: (Mutex<usize>, Condvar),
+    /// The event of `Help`/`Signal`: a relaxed flag (weaker than any channel), ordered only
+    /// by the fences of the real `task::waiters::Waiters`, as in `wakers`.
+    event: AtomicBool,
+    event_waiters: Waiters,
 }
 
-impl Pool {
-    fn new(workers: usize, kinds: Vec<Kind>) -> (Arc<Pool>, Vec<LoomParker>) {
-        let parkers: Vec<LoomParker> = (0..workers).map(|_| LoomParker::new()).collect();
-        let pool = Arc::new(Pool {
-            sleep: Sleep::new(&parkers),
-            injector: Queue::new(true),
-            locals: (0..workers).map(|_| Queue::new(false)).collect(),
-            kinds,
-            finished: AtomicUsize::new(0),
-            exit: AtomicBool::new(false),
-            rendezvous: (Mutex::new(0), Condvar::new()),
-        });
-        // First touch of every atomic (see `crate::sync::seq_cst`).
-        pool.sleep.notify_one(); // reads `searching` and `sleepers`
-        pool.sleep.start_searching();
-        pool.sleep.stop_searching();
-        assert!(pool.injector.is_empty() && pool.locals.iter().all(Queue::is_empty));
-        assert!(!pool.should_exit() && pool.finished.load(Ordering::Relaxed) == 0);
-        (pool, parkers)
-    }
+/// A job of the model: runs its [`Kind`].
+struct ModelJob {
+    id: usize,
+    world: Arc<World>,
+    engine: Arc<Engine>,
+}
 
-    /// `Engine::schedule` from outside the pool: push on the injector, then `notify_one`.
-    fn submit(&self, job: usize) {
-        self.injector.push(job);
-        self.sleep.notify_one();
+impl ModelJob {
+    fn new(id: usize, world: &Arc<World>, engine: &Arc<Engine>) -> Arc<ModelJob> {
+        Arc::new(ModelJob {
+            id,
+            world: Arc::clone(world),
+            engine: Arc::clone(engine),
+        })
     }
+}
 
-    /// `WorkerLocal::push`: a follow-up goes on the own deque; after a SeqCst fence, a sibling
-    /// is woken if some worker sleeps and none searches.
-    fn push_local(&self, index: usize, job: usize) {
-        let local = &self.locals[index];
-        local.push(job);
-        fence(Ordering::SeqCst);
-        if self.sleep.could_wake() {
-            self.sleep.notify_one();
-        }
-    }
-
-    /// `WorkerLocal::find_work`.
-    fn find_work(&self, index: usize) -> Option<usize> {
-        let n = self.locals.len();
-        self.locals[index]
-            .steal()
-            .or_else(|| self.injector.steal())
-            .or_else(|| (1..n).find_map(|k| self.locals[(index + k) % n].steal()))
-    }
-
-    /// `WorkerLocal::sees_work`.
-    fn sees_work(&self) -> bool {
-        !self.injector.is_empty() || self.locals.iter().any(|q| !q.is_empty())
-    }
-
-    fn run(&self, index: usize, job: usize) {
-        match self.kinds[job] {
+impl Job for ModelJob {
+    fn run(self: Arc<Self>) -> Ran {
+        lock(&self.world.runs)[self.id] += 1;
+        let world = &*self.world;
+        match world.kinds[self.id] {
             Kind::Plain => {}
-            Kind::Rendezvous(n) => self.rendezvous(n),
+            Kind::Rendezvous(n) => world.rendezvous(n),
             Kind::Spawn(children, then) => {
                 for &child in children {
-                    self.push_local(index, child);
+                    self.engine
+                        .submit_detached(|| ModelJob::new(child, &self.world, &self.engine))
+                        .expect("a follow-up is accepted after close");
                 }
                 if let Some(n) = then {
-                    self.rendezvous(n);
+                    world.rendezvous(n);
                 }
             }
+            Kind::Help => {
+                let done = || world.event.load(Ordering::Relaxed);
+                let subscribe = |waker: &std::task::Waker| world.event_waiters.register(waker);
+                let helped = self.engine.help_until(&done, &subscribe, None);
+                assert_eq!(
+                    helped,
+                    Some(true),
+                    "help_until on a worker, without a deadline"
+                );
+            }
+            Kind::Signal => {
+                world.event.store(true, Ordering::Relaxed);
+                world.event_waiters.wake_all();
+            }
         }
-        // `Engine::finish_one`: the last one makes the pool quiet and wakes everyone.
-        if self.finished.fetch_add(1, Ordering::SeqCst) + 1 == self.kinds.len() {
-            self.exit.store(true, Ordering::SeqCst);
-            self.sleep.notify_all();
-        }
+        Ran::Completed
     }
 
-    fn should_exit(&self) -> bool {
-        self.exit.load(Ordering::SeqCst)
+    fn abandon(self: Arc<Self>) {
+        panic!("job {} abandoned: no model terminates", self.id);
     }
+}
 
+impl World {
     fn rendezvous(&self, n: usize) {
         let (started, cv) = &self.rendezvous;
         let mut started = lock(started);
         *started += 1;
         cv.notify_all();
         while *started < n {
-            started = cv.wait(started).unwrap();
+            started = match cv.wait(started) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
         }
     }
 }
 
-/// `engine::worker::run_worker`, with the substitutions named in the module docs.
-fn run_worker(pool: &Pool, index: usize, parker: &LoomParker) {
-    let sleep = &pool.sleep;
-    sleep.start_searching();
-    let mut searching = true;
-    loop {
-        let job = pool.find_work(index).or_else(|| {
-            if !searching {
-                sleep.start_searching();
-                searching = true;
-            }
-            pool.find_work(index) // search(): more rounds of find_work
-        });
-        if let Some(job) = job {
-            if searching {
-                searching = false;
-                if sleep.stop_searching() {
-                    sleep.notify_one();
-                }
-            }
-            pool.run(index, job);
-            continue;
-        }
-        sleep.stop_searching();
-        if pool.should_exit() {
-            break;
-        }
-        sleep.sleep(index, parker, None, || {
-            pool.sees_work() || pool.should_exit()
-        });
-        searching = true;
-    }
-}
-
-/// Starts the workers, submits `submitted` from the main thread, waits for the workers.
+/// Starts an engine of `workers` loom threads, submits `submitted` from the main thread,
+/// closes, joins, and checks that every job of `kinds` ran exactly once.
 fn check(workers: usize, kinds: Vec<Kind>, submitted: &[usize]) {
-    let (pool, parkers) = Pool::new(workers, kinds);
-    let handles: Vec<_> = parkers
-        .into_iter()
-        .enumerate()
-        .map(|(i, parker)| {
-            let pool = Arc::clone(&pool);
-            thread::spawn(move || run_worker(&pool, i, &parker))
-        })
-        .collect();
-    for &job in submitted {
-        pool.submit(job);
+    let world = Arc::new(World {
+        runs: std::sync::Mutex::new(vec![0; kinds.len()]),
+        kinds,
+        rendezvous: (Mutex::new(0), Condvar::new()),
+        event: AtomicBool::new(false),
+        event_waiters: Waiters::new(),
+    });
+    // First touch of the world's atomics (see `crate::sync::seq_cst`).
+    assert!(!world.event.load(Ordering::Relaxed));
+    world.event_waiters.wake_all();
+    let engine = Engine::start(EngineConfig {
+        workers,
+        thread_name_prefix: "loom-worker-".into(),
+        stack_size: None,
+        initializer: None,
+        on_idle: None,
+    })
+    .expect("the engine starts");
+    for &id in submitted {
+        engine
+            .submit_detached(|| ModelJob::new(id, &world, &engine))
+            .expect("submitted before close");
     }
-    for h in handles {
-        h.join().unwrap();
-    }
-    assert_eq!(pool.finished.load(Ordering::SeqCst), pool.kinds.len());
+    engine.close();
+    engine.join(None).expect("join after close");
+    let runs = lock(&world.runs).clone();
+    assert!(runs.iter().all(|&r| r == 1), "runs per job: {runs:?}");
 }
 
 /// One worker going to sleep racing a submitter publishing one job: the job runs and the
 /// worker exits (no lost wake-up for the work, none for the shutdown).
 #[test]
 fn sleeping_worker_races_submitter() {
-    model(|| check(1, vec![Kind::Plain], &[0]));
+    engine_model(1, || check(1, vec![Kind::Plain], &[0]));
 }
 
 /// Two workers and two submitted jobs that must run at the same time: whichever worker takes
@@ -271,15 +166,20 @@ fn sleeping_worker_races_submitter() {
 /// that skips the wake-up because it saw a searcher relies on that searcher finding the job.
 #[test]
 fn second_submitted_job_gets_the_other_worker() {
-    model(|| check(2, vec![Kind::Rendezvous(2), Kind::Rendezvous(2)], &[0, 1]));
+    engine_model(2, || {
+        check(2, vec![Kind::Rendezvous(2), Kind::Rendezvous(2)], &[0, 1])
+    });
 }
 
 /// A task on one worker issues two follow-ups (local deque pushes) that must run at the same
-/// time: the second push wakes the sleeping sibling, which steals one. (Deadlocked while the
-/// `could_wake` hint had no fence before it, issue B of RELIABILITY.md.)
+/// time: the second push wakes the sleeping sibling, which steals one. (Deadlocks without the
+/// `could_wake` wake-up in `WorkerLocal::push`. Issue B of RELIABILITY.md, the fence before
+/// that hint, deadlocked the copy of the loop this model once ran; on the real engine it is
+/// `lone_follow_up_of_a_blocked_issuer_wakes_a_sibling` that catches it, at 2 preemptions,
+/// while this one passes even at 3.)
 #[test]
 fn local_fan_out_wakes_a_sibling() {
-    model(|| {
+    engine_model(2, || {
         check(
             2,
             vec![
@@ -293,15 +193,32 @@ fn local_fan_out_wakes_a_sibling() {
 }
 
 /// A task issues one follow-up and then blocks on something only that follow-up can release
-/// (here: a rendezvous with it). There is no idle tick any more: the push itself must wake
-/// the sleeping sibling, or the model deadlocks.
+/// (here: a rendezvous with it). There is no idle tick: the push itself must wake the
+/// sleeping sibling, or the model deadlocks (as it does without the `could_wake` wake-up, or
+/// without the fence before it: issues C and B).
 #[test]
 fn lone_follow_up_of_a_blocked_issuer_wakes_a_sibling() {
-    model(|| {
+    engine_model(2, || {
         check(
             2,
             vec![Kind::Spawn(&[1], Some(2)), Kind::Rendezvous(2)],
             &[0],
         )
     });
+}
+
+/// A job waits inside the pool (`help_until`) for an event that a second submitted job
+/// raises: the waiter either runs that job itself while helping, or parks as an idle worker
+/// and is woken by the new work or, when the sibling ran it, by the waker it registered
+/// (without that registration in `WorkerLocal::help_until`, the model deadlocks).
+#[test]
+fn helping_wait_is_woken_by_its_event() {
+    engine_model(2, || check(2, vec![Kind::Help, Kind::Signal], &[0, 1]));
+}
+
+/// The same on one worker: the waiter must run the signalling job itself. It parks as an idle
+/// worker while the job is not yet submitted, and the submission must wake it.
+#[test]
+fn lone_helping_wait_runs_the_awaited_job_itself() {
+    engine_model(1, || check(1, vec![Kind::Help, Kind::Signal], &[0, 1]));
 }

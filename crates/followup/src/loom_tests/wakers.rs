@@ -6,7 +6,7 @@
 //! waiter parked forever, which loom reports as a deadlock.
 
 use super::model;
-use crate::sync::{AtomicBool, LoomParker, LoomUnparker, Ordering, Park, Unpark};
+use crate::sync::{AtomicBool, Ordering, Parker, Unparker};
 use crate::task::tracker::Tracker;
 use crate::task::waiters::Waiters;
 use loom::thread;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Wake, Waker};
 
 /// The waiting worker's waker: unparks its parker (`engine::worker::UnparkWorker`).
-struct UnparkWaiter(LoomUnparker);
+struct UnparkWaiter(Unparker);
 
 impl Wake for UnparkWaiter {
     fn wake(self: Arc<Self>) {
@@ -22,7 +22,7 @@ impl Wake for UnparkWaiter {
     }
 }
 
-fn waker_of(parker: &LoomParker) -> Waker {
+fn waker_of(parker: &Parker) -> Waker {
     Waker::from(Arc::new(UnparkWaiter(parker.unparker().clone())))
 }
 
@@ -42,7 +42,7 @@ fn channel_send_races_a_waiting_receiver() {
                 w.wake_all();
             })
         };
-        let parker = LoomParker::new();
+        let parker = Parker::new();
         let waker = waker_of(&parker);
         // help_until's loop: done? register, look again, park.
         while !message.load(Ordering::Relaxed) {
@@ -67,7 +67,7 @@ fn group_quiet_races_a_waiting_worker() {
             let g = Arc::clone(&group);
             thread::spawn(move || g.exit(None))
         };
-        let parker = LoomParker::new();
+        let parker = Parker::new();
         let waker = waker_of(&parker);
         while group.pending() != 0 {
             group.register_waker(&waker);

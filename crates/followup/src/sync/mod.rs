@@ -1,5 +1,18 @@
 //! The one door to synchronisation primitives: std normally, loom under `--cfg loom`, so the
 //! protocols built on them can be model-checked (tokio's `loom/mod.rs` idea).
+//!
+//! Besides atomics, locks and condvars it is the door to the engine's work-stealing queues
+//! ([`deque`]), its threads and thread-locals ([`thread`], [`thread_local!`]) and its parkers
+//! ([`Parker`]). On the std side every door is a plain re-export, so the normal build's code
+//! is exactly what it would be without it; under loom each leads to a loom-aware stand-in, so
+//! the models run the real engine (`crate::loom_tests`).
+
+pub(crate) mod deque;
+pub(crate) mod thread;
+#[cfg(not(loom))]
+pub(crate) use std::thread_local;
+#[cfg(loom)]
+pub(crate) use thread::loom_thread_local as thread_local;
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
@@ -202,98 +215,73 @@ impl<T> Lock for std::sync::Mutex<T> {
     }
 }
 
-/// Parking for idle workers (`engine::sleep`): one token per worker, an unpark before the park
-/// makes the park return at once. Normally crossbeam's `Parker`; the loom models use
-/// [`LoomParker`], the same contract built on loom's mutex and condvar, so a lost wake-up
-/// shows up as a loom deadlock.
-pub(crate) trait Park {
-    /// The waking side; cloned into the sleep state.
-    type Unparker: Unpark + Clone;
-    /// Blocks until the token is available, and consumes it.
-    fn park(&self);
-    /// Like `park`, but returns after `timeout` at the latest (a helping wait with a deadline). Under loom it
-    /// is `park`: a model must not be rescued by a timeout.
-    fn park_timeout(&self, timeout: std::time::Duration) {
-        let _ = timeout;
-        self.park();
-    }
-    /// The unparker for this parker.
-    fn unparker(&self) -> &Self::Unparker;
-}
-
-/// The waking side of a [`Park`].
-pub(crate) trait Unpark {
-    /// Makes the token available, waking the parked thread if there is one.
-    fn unpark(&self);
-}
-
-impl Park for crossbeam_utils::sync::Parker {
-    type Unparker = crossbeam_utils::sync::Unparker;
-    fn park(&self) {
-        crossbeam_utils::sync::Parker::park(self);
-    }
-    fn park_timeout(&self, timeout: std::time::Duration) {
-        crossbeam_utils::sync::Parker::park_timeout(self, timeout);
-    }
-    fn unparker(&self) -> &Self::Unparker {
-        crossbeam_utils::sync::Parker::unparker(self)
-    }
-}
-
-impl Unpark for crossbeam_utils::sync::Unparker {
-    fn unpark(&self) {
-        crossbeam_utils::sync::Unparker::unpark(self);
-    }
-}
-
-/// A token parker on loom's primitives (see [`Park`]).
+/// Parking for idle workers (`engine::sleep`) and helping waits (`engine::worker`): one token
+/// per worker, an unpark before the park makes the park return at once. Normally crossbeam's
+/// `Parker` and `Unparker`, re-exported as they are (zero cost); under loom, [`LoomParker`]:
+/// the same contract, and the same method names, built on loom's mutex and condvar, so a lost
+/// wake-up shows up as a loom deadlock.
+#[cfg(not(loom))]
+pub(crate) use crossbeam_utils::sync::{Parker, Unparker};
 #[cfg(loom)]
-pub(crate) struct LoomParker {
-    unparker: LoomUnparker,
-}
-
-/// The waking side of a [`LoomParker`].
-#[cfg(loom)]
-#[derive(Clone)]
-pub(crate) struct LoomUnparker {
-    inner: Arc<(Mutex<bool>, Condvar)>,
-}
+pub(crate) use loom_parker::{LoomParker as Parker, LoomUnparker as Unparker};
 
 #[cfg(loom)]
-impl LoomParker {
-    pub(crate) fn new() -> LoomParker {
-        LoomParker {
-            unparker: LoomUnparker {
-                inner: Arc::new((Mutex::new(false), Condvar::new())),
-            },
+mod loom_parker {
+    use super::{lock, Arc, Condvar, Mutex};
+
+    /// A token parker on loom's primitives (see [`Parker`](super::Parker)): crossbeam's
+    /// `Parker` API as far as the crate uses it.
+    pub(crate) struct LoomParker {
+        unparker: LoomUnparker,
+    }
+
+    /// The waking side of a [`LoomParker`].
+    #[derive(Clone)]
+    pub(crate) struct LoomUnparker {
+        inner: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    #[allow(dead_code)]
+    impl LoomParker {
+        pub(crate) fn new() -> LoomParker {
+            LoomParker {
+                unparker: LoomUnparker {
+                    inner: Arc::new((Mutex::new(false), Condvar::new())),
+                },
+            }
+        }
+
+        /// Blocks until the token is available, and consumes it.
+        pub(crate) fn park(&self) {
+            let (token, cv) = &*self.unparker.inner;
+            let mut t = lock(token);
+            while !*t {
+                t = match cv.wait(t) {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+            }
+            *t = false;
+        }
+
+        /// `park`: time is not modelled, and a model must not be rescued by a timeout.
+        pub(crate) fn park_timeout(&self, timeout: std::time::Duration) {
+            let _ = timeout;
+            self.park();
+        }
+
+        /// The unparker for this parker.
+        pub(crate) fn unparker(&self) -> &LoomUnparker {
+            &self.unparker
         }
     }
-}
 
-#[cfg(loom)]
-impl Park for LoomParker {
-    type Unparker = LoomUnparker;
-    fn park(&self) {
-        let (token, cv) = &*self.unparker.inner;
-        let mut t = lock(token);
-        while !*t {
-            t = match cv.wait(t) {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+    impl LoomUnparker {
+        /// Makes the token available, waking the parked thread if there is one.
+        pub(crate) fn unpark(&self) {
+            let (token, cv) = &*self.inner;
+            *lock(token) = true;
+            cv.notify_one();
         }
-        *t = false;
-    }
-    fn unparker(&self) -> &LoomUnparker {
-        &self.unparker
-    }
-}
-
-#[cfg(loom)]
-impl Unpark for LoomUnparker {
-    fn unpark(&self) {
-        let (token, cv) = &*self.inner;
-        *lock(token) = true;
-        cv.notify_one();
     }
 }
