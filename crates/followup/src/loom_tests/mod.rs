@@ -34,11 +34,9 @@
 //! the effort, see `engine::worker`), time is not modelled (`park_timeout` is `park`, a
 //! condvar never times out), and the two-worker engine models run with at most
 //! [`ENGINE_PREEMPTIONS`] preemptions (see there). What is not modelled at all: crossbeam's
-//! own memory management, channels and the timer thread. The task layer's thread-locals
-//! (`task::context`'s running frame, `task::issue`'s trampoline) are still std's, so one value
-//! is shared by all loom threads: the `sleep` models' jobs never reach them, but `cell` and
-//! `tracker` models that run tasks on two threads do (not yet moved to
-//! `crate::sync::thread_local!`).
+//! own memory management, channels and the timer thread. Every thread-local a model reaches
+//! goes through `crate::sync::thread_local!` (the engine's, and the task layer's running
+//! frame, trampoline and spare jobs), so each loom thread has its own.
 
 #[path = "../engine/lifecycle.rs"]
 #[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]

@@ -12,7 +12,7 @@ pub(crate) struct Frame<'a> {
     pub(crate) tracker: Option<&'a Arc<Tracker>>,
 }
 
-thread_local! {
+crate::sync::thread_local! {
     static FRAME: Cell<*const Frame<'static>> = const { Cell::new(std::ptr::null()) };
 }
 
@@ -21,14 +21,14 @@ struct Restore(*const Frame<'static>);
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        FRAME.set(self.0);
+        FRAME.with(|c| c.set(self.0));
     }
 }
 
 /// Runs `f` with `frame` as the current task, restoring the previous one afterwards (tasks
 /// nest when a waiting worker runs other work).
 pub(crate) fn enter<R>(frame: &Frame<'_>, f: impl FnOnce() -> R) -> R {
-    let previous = FRAME.replace(std::ptr::from_ref(frame).cast::<Frame<'static>>());
+    let previous = FRAME.with(|c| c.replace(std::ptr::from_ref(frame).cast::<Frame<'static>>()));
     let _restore = Restore(previous);
     f()
 }
@@ -37,17 +37,17 @@ pub(crate) fn enter<R>(frame: &Frame<'_>, f: impl FnOnce() -> R) -> R {
 /// loop that is the state already, so it costs one thread-local read; nested in a waiting task
 /// (a helping wait runs other work) the waiter's frame is hidden meanwhile.
 pub(crate) fn enter_none<R>(f: impl FnOnce() -> R) -> R {
-    let previous = FRAME.get();
+    let previous = FRAME.with(Cell::get);
     if previous.is_null() {
         return f();
     }
-    FRAME.set(std::ptr::null());
+    FRAME.with(|c| c.set(std::ptr::null()));
     let _restore = Restore(previous);
     f()
 }
 
 fn with_frame<R>(f: impl FnOnce(Option<&Frame<'_>>) -> R) -> R {
-    let ptr = FRAME.get();
+    let ptr = FRAME.with(Cell::get);
     // SAFETY: FRAME is only non-null inside `enter`, whose `frame` argument outlives the call
     // and which restores the previous value on exit (even by unwinding); it is only read on
     // this thread.

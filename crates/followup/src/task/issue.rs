@@ -154,7 +154,7 @@ type Step = Box<dyn FnOnce()>;
 /// Runs `step` now, or, if this thread is already inside a trampolined step, after it: a
 /// cascade of resolutions becomes a loop instead of a recursion.
 fn trampoline(step: Step) {
-    thread_local! {
+    crate::sync::thread_local! {
         static QUEUE: RefCell<Option<Vec<Step>>> = const { RefCell::new(None) };
     }
     let nested = QUEUE.with(|q| match q.borrow_mut().as_mut() {

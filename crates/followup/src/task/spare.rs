@@ -64,7 +64,7 @@ impl Drop for Spares {
     }
 }
 
-thread_local! {
+crate::sync::thread_local! {
     static SPARES_HERE: Spares = const {
         Spares {
             top: Cell::new(0),
