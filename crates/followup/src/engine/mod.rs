@@ -6,7 +6,13 @@
 //! outstanding count as a value, for work that issues later) with [`Engine::submit_held`],
 //! [`Engine::help_until`] (wait without starving the pool), and the lifecycle calls `close`,
 //! `terminate`, `join`. The counting that makes `join` exact is private to this module:
-//! `submit` (its docs state the rule) and `lifecycle` (the counter and its orderings).
+//! `submit` (its docs state the rule), `lifecycle` (the counter and its orderings) and
+//! `worker` (each worker's local credit of units, which keeps follow-ups off the counter).
+//!
+//! Files: `submit` (the way in), `worker` (a worker's loop, deque, credit, helping wait),
+//! `sleep` (parking and waking), `advertised` (which deques may hold work), `lifecycle`
+//! (open, closed, terminated, outstanding), `job` (the unit of work), `counters` (the
+//! statistics).
 
 mod advertised;
 mod counters;
