@@ -79,6 +79,23 @@ impl World {
     }
 }
 
+/// The worker running the issuer: it issues the follow-up from its credit, finishes, runs
+/// the follow-up unless someone took it, and gives its credit back (out of work).
+fn issuer_worker(w: &Arc<World>) -> thread::JoinHandle<()> {
+    let w = Arc::clone(w);
+    thread::spawn(move || {
+        let mut credit = Credit::default();
+        w.admit_here(&mut credit); // submit, on the worker
+        *lock(&w.slot) = true; // published on the local deque
+        w.issuer_done.store(true, Ordering::SeqCst);
+        credit.0 += 1; // execute() epilogue of the issuer
+        if w.take() {
+            w.execute_followup(&mut credit);
+        }
+        w.flush(&mut credit);
+    })
+}
+
 /// The issuer runs on a worker and issues a follow-up there (unit from the credit, which
 /// takes a batch); a thief may steal and run the follow-up while the issuer still runs, or the
 /// issuer's worker runs it next; each worker then gives its credit back. Meanwhile the pool is
@@ -89,20 +106,7 @@ fn credit_model(poll_join: bool) {
         let w = World::new();
         // The issuer was admitted from outside before close.
         assert!(matches!(w.lc.admit(false), Admission::Accepted));
-        let worker = {
-            let w = Arc::clone(&w);
-            thread::spawn(move || {
-                let mut credit = Credit::default();
-                w.admit_here(&mut credit); // submit, on the worker
-                *lock(&w.slot) = true; // published on the local deque
-                w.issuer_done.store(true, Ordering::SeqCst);
-                credit.0 += 1; // execute() epilogue of the issuer
-                if w.take() {
-                    w.execute_followup(&mut credit);
-                }
-                w.flush(&mut credit); // out of work: give the credit back
-            })
-        };
+        let worker = issuer_worker(&w);
         let thief = {
             let w = Arc::clone(&w);
             thread::spawn(move || {
@@ -151,19 +155,7 @@ fn abandoned_follow_up_and_credit_balance() {
     model(|| {
         let w = World::new();
         assert!(matches!(w.lc.admit(false), Admission::Accepted));
-        let worker = {
-            let w = Arc::clone(&w);
-            thread::spawn(move || {
-                let mut credit = Credit::default();
-                w.admit_here(&mut credit);
-                *lock(&w.slot) = true;
-                credit.0 += 1;
-                if w.take() {
-                    w.execute_followup(&mut credit);
-                }
-                w.flush(&mut credit);
-            })
-        };
+        let worker = issuer_worker(&w);
         // terminate: drain the stealers and abandon what is there (`abandon_now`).
         w.lc.terminate();
         if w.take() && w.lc.finish() {
