@@ -483,6 +483,8 @@ pub(crate) fn run_worker(local: WorkerLocal) {
             continue;
         }
         sleep.stop_searching();
+        // Again: the idle hook may have issued work that a sibling took, leaving credit here.
+        local.flush_credit();
         if engine.should_exit() {
             break;
         }

@@ -185,3 +185,32 @@ fn reused_follow_up_allocations_drop_their_captures_and_mix_with_group_tasks() {
         "{s:?}"
     );
 }
+
+/// The idle hook runs on a worker, so work it issues takes its unit from that worker's
+/// credit. If a sibling runs that work, the hook's worker must still give its credit back
+/// before it sleeps, or `join` would wait for ever on a quiet pool.
+#[test]
+fn work_issued_by_the_idle_hook_and_run_by_a_sibling_does_not_keep_join_waiting() {
+    use std::sync::atomic::AtomicBool;
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    let pool = ThreadPool::builder()
+        .workers(2)
+        .on_idle(|_| {
+            if ARMED.swap(false, Ordering::SeqCst) {
+                followup::spawn(|| ()).unwrap();
+                // Long enough for the woken sibling to take it.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .build()
+        .unwrap();
+    ARMED.store(true, Ordering::SeqCst);
+    pool.apply(|| ()).unwrap(); // an idle transition follows
+    std::thread::sleep(Duration::from_millis(100));
+    pool.close();
+    let joined = pool.join_timeout(LONG);
+    if joined.is_err() {
+        pool.terminate(); // so that dropping the pool cannot wait for ever either
+    }
+    assert_eq!(joined, Ok(()), "a quiet pool kept join waiting");
+}
