@@ -271,10 +271,10 @@ impl Engine {
         self.workers
     }
 
-    /// True if the current thread is one of this engine's workers (so work it issues is a
-    /// follow-up from inside the pool).
+    /// True if the current thread is one of this engine's workers running a job (so work it
+    /// issues is a follow-up from inside the pool; the idle hook's is not).
     pub(crate) fn on_own_worker(&self) -> bool {
-        with_worker_of(self, |w| w.is_some())
+        with_worker_of(self, |w| w.is_some_and(|w| !w.in_idle_hook()))
     }
 
     #[inline]

@@ -120,6 +120,8 @@ impl Engine {
         keep: impl FnOnce(&Arc<J>, Option<&WorkerLocal>) -> R,
     ) -> Result<R> {
         with_worker_of(self, |worker| {
+            // The idle hook runs on a worker but inside no job: it submits from outside.
+            let worker = worker.filter(|w| !w.in_idle_hook());
             match worker {
                 Some(w) => {
                     if self.is_terminated() {

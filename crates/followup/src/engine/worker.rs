@@ -86,6 +86,8 @@ pub(crate) struct WorkerLocal {
     credit: Cell<usize>,
     /// This worker's bit in `engine.advertised` (only this thread writes it).
     advertised: Cell<bool>,
+    /// The idle hook is running (see `in_idle_hook`).
+    in_idle_hook: Cell<bool>,
     /// The pool's idle hook (see `ThreadPoolBuilder::on_idle`).
     on_idle: Option<super::Initializer>,
     /// This worker's park token: it sleeps on it when idle or waiting (`help_until`).
@@ -157,6 +159,7 @@ impl WorkerLocal {
             fair_turn: Cell::new(next_fair_turn(0)),
             credit: Cell::new(0),
             advertised: Cell::new(false),
+            in_idle_hook: Cell::new(false),
             on_idle,
             parker,
             waker,
@@ -176,8 +179,17 @@ impl WorkerLocal {
     /// contained: the worker must survive everything).
     fn idle(&self) {
         if let Some(hook) = &self.on_idle {
+            self.in_idle_hook.set(true);
             let _ = catch_unwind(AssertUnwindSafe(|| hook(self.index)));
+            self.in_idle_hook.set(false);
         }
+    }
+
+    /// True while the idle hook runs: no job of the pool is running here, so work the hook
+    /// issues comes from outside the pool (refused after `close`), not as a follow-up.
+    #[inline]
+    pub(crate) fn in_idle_hook(&self) -> bool {
+        self.in_idle_hook.get()
     }
 
     /// Pushes a job issued on this worker. It runs next here unless a sibling steals it first.
@@ -483,7 +495,8 @@ pub(crate) fn run_worker(local: WorkerLocal) {
             continue;
         }
         sleep.stop_searching();
-        // Again: the idle hook may have issued work that a sibling took, leaving credit here.
+        // Again, right before sleeping or leaving: whatever ran since the flush above (the idle
+        // hook, whose submissions count as outside ones), no credit may sleep with a worker.
         local.flush_credit();
         if engine.should_exit() {
             break;

@@ -214,3 +214,38 @@ fn work_issued_by_the_idle_hook_and_run_by_a_sibling_does_not_keep_join_waiting(
     }
     assert_eq!(joined, Ok(()), "a quiet pool kept join waiting");
 }
+
+/// The idle hook runs on a worker but inside no job, so what it submits comes from outside:
+/// after `close` it is refused with `Closed`, as any outside submission, rather than slipping
+/// in as a follow-up that `join` may already have stopped waiting for.
+#[test]
+fn the_idle_hook_submits_from_outside_the_pool() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static SEEN: Mutex<Option<followup::Result<()>>> = Mutex::new(None);
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .on_idle(|_| {
+            if ARMED.swap(false, Ordering::SeqCst) {
+                *SEEN.lock().unwrap() = Some(followup::spawn(|| ()));
+            }
+        })
+        .build()
+        .unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let held = pool
+        .apply_async(move || gate.recv_timeout(LONG).expect("released"))
+        .unwrap();
+    pool.close();
+    ARMED.store(true, Ordering::SeqCst);
+    release.send(()).unwrap();
+    within(LONG, move || held.get().unwrap());
+    let p = pool.clone();
+    within(LONG, move || p.join().unwrap());
+    assert_eq!(
+        SEEN.lock().unwrap().take(),
+        Some(Err(followup::Error::Closed)),
+        "the idle hook's submission after close"
+    );
+}
