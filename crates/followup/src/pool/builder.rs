@@ -85,7 +85,9 @@ impl ThreadPoolBuilder {
     /// Runs on a worker, with its index, each time it runs out of work, before it looks
     /// further or sleeps: a place to give back what the worker holds only while busy (the
     /// Python binding releases the interpreter lock there, which it keeps across a worker's
-    /// consecutive tasks). Keep it short; a panic in it is contained.
+    /// consecutive tasks). Keep it short; a panic in it is contained. It runs inside no task,
+    /// so work it submits counts as submitted from outside the pool: refused with `Closed`
+    /// once the pool is closed.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
