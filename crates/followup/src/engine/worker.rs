@@ -403,6 +403,21 @@ impl WorkerLocal {
         subscribe: &dyn Fn(&Waker),
         deadline: Option<Instant>,
     ) -> bool {
+        // The jobs run here are the pool's jobs, even when the waiter is the idle hook: what
+        // they issue are follow-ups (the hook's flag is put back when the wait ends; after a
+        // panic, `idle` clears it anyway).
+        let in_hook = self.in_idle_hook.replace(false);
+        let held = self.help_until_inner(done, subscribe, deadline);
+        self.in_idle_hook.set(in_hook);
+        held
+    }
+
+    fn help_until_inner(
+        &self,
+        done: &dyn Fn() -> bool,
+        subscribe: &dyn Fn(&Waker),
+        deadline: Option<Instant>,
+    ) -> bool {
         let sleep = &self.engine.sleep;
         loop {
             if done() {

@@ -249,3 +249,41 @@ fn the_idle_hook_submits_from_outside_the_pool() {
         "the idle hook's submission after close"
     );
 }
+
+/// A task the idle hook waits for runs inside the hook (the wait helps), but it is still a
+/// task of the pool: a follow-up it issues after `close` is accepted like any other.
+#[test]
+fn a_task_run_while_the_idle_hook_waits_still_issues_follow_ups() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+    type Handle = followup::AsyncResult<followup::Result<()>>;
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static HANDLE: Mutex<Option<mpsc::Receiver<Handle>>> = Mutex::new(None);
+    static SEEN: Mutex<Option<followup::Result<followup::Result<()>>>> = Mutex::new(None);
+    let (send_handle, handles) = mpsc::channel::<Handle>();
+    *HANDLE.lock().unwrap() = Some(handles);
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .on_idle(|_| {
+            if ARMED.swap(false, Ordering::SeqCst) {
+                let rx = HANDLE.lock().unwrap().take().expect("armed once");
+                let mut h = rx.recv_timeout(LONG).expect("main sends the handle");
+                // The wait helps: the one worker runs the task here, inside the hook.
+                *SEEN.lock().unwrap() = Some(h.get_timeout(LONG));
+            }
+        })
+        .build()
+        .unwrap();
+    ARMED.store(true, Ordering::SeqCst);
+    pool.apply(|| ()).unwrap(); // the worker goes idle and waits in its hook
+    let follow_up_issuer = pool.apply_async(|| followup::spawn(|| ())).unwrap();
+    pool.close();
+    send_handle.send(follow_up_issuer).unwrap();
+    let p = pool.clone();
+    within(LONG, move || p.join().unwrap());
+    assert_eq!(
+        SEEN.lock().unwrap().take(),
+        Some(Ok(Ok(()))),
+        "the follow-up of a task run inside the idle hook, after close"
+    );
+}
