@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 pub(crate) use worker::with_current_engine;
-use worker::{run_worker, with_worker_of, WorkerLocal};
+use worker::{run_worker, with_worker_in_job, with_worker_of, WorkerLocal};
 
 /// A counted reference to an engine, held by result handles and continuations. Made on a
 /// worker, it counts on that worker's own shard, so handles created and dropped there never
@@ -274,7 +274,7 @@ impl Engine {
     /// True if the current thread is one of this engine's workers running a job (so work it
     /// issues is a follow-up from inside the pool; the idle hook's is not).
     pub(crate) fn on_own_worker(&self) -> bool {
-        with_worker_of(self, |w| w.is_some_and(|w| !w.in_idle_hook()))
+        with_worker_in_job(self, |w| w.is_some())
     }
 
     #[inline]

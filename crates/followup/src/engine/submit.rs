@@ -13,7 +13,7 @@
 //!   while it is held, which `close` cannot refuse (the pool cannot be quiet meanwhile).
 //! - [`Engine::submit_held`]: a job that takes over a hold's unit.
 
-use super::worker::with_worker_of;
+use super::worker::{with_worker_in_job, with_worker_of};
 use super::{Engine, EngineRef, Job, JobRef, WorkerLocal};
 use crate::error::{Error, Result};
 use std::sync::Arc;
@@ -119,9 +119,7 @@ impl Engine {
         make: impl FnOnce() -> Arc<J>,
         keep: impl FnOnce(&Arc<J>, Option<&WorkerLocal>) -> R,
     ) -> Result<R> {
-        with_worker_of(self, |worker| {
-            // The idle hook runs on a worker but inside no job: it submits from outside.
-            let worker = worker.filter(|w| !w.in_idle_hook());
+        with_worker_in_job(self, |worker| {
             match worker {
                 Some(w) => {
                     if self.is_terminated() {

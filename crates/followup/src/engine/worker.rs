@@ -86,7 +86,7 @@ pub(crate) struct WorkerLocal {
     credit: Cell<usize>,
     /// This worker's bit in `engine.advertised` (only this thread writes it).
     advertised: Cell<bool>,
-    /// The idle hook is running (see `in_idle_hook`).
+    /// The idle hook is running and no job inside it (see `with_worker_in_job`).
     in_idle_hook: Cell<bool>,
     /// The pool's idle hook (see `ThreadPoolBuilder::on_idle`).
     on_idle: Option<super::Initializer>,
@@ -127,6 +127,16 @@ pub(crate) fn with_worker_of<R>(engine: &Engine, f: impl FnOnce(Option<&WorkerLo
     // it is only ever dereferenced from this thread.
     let local = unsafe { ptr.as_ref() };
     f(local.filter(|w| std::ptr::eq(Arc::as_ptr(&w.engine), engine)))
+}
+
+/// [`with_worker_of`], but only on a worker of `engine` that is inside a job: the idle hook
+/// runs on a worker inside no job, and what it issues comes from outside the pool.
+#[inline]
+pub(crate) fn with_worker_in_job<R>(
+    engine: &Engine,
+    f: impl FnOnce(Option<&WorkerLocal>) -> R,
+) -> R {
+    with_worker_of(engine, |w| f(w.filter(|w| !w.in_idle_hook.get())))
 }
 
 /// Runs `f` with the engine of the worker running on this thread, if any.
@@ -183,13 +193,6 @@ impl WorkerLocal {
             let _ = catch_unwind(AssertUnwindSafe(|| hook(self.index)));
             self.in_idle_hook.set(false);
         }
-    }
-
-    /// True while the idle hook runs: no job of the pool is running here, so work the hook
-    /// issues comes from outside the pool (refused after `close`), not as a follow-up.
-    #[inline]
-    pub(crate) fn in_idle_hook(&self) -> bool {
-        self.in_idle_hook.get()
     }
 
     /// Pushes a job issued on this worker. It runs next here unless a sibling steals it first.
